@@ -1,0 +1,11 @@
+"""mmdet_detrx: DETR-family methods for MMDetection 3.x as registry components.
+
+Importing the package registers every module into mmdet's own registries (``MODELS``, ``TASK_UTILS``,
+``TRANSFORMS``, ``HOOKS``, ``DATASETS``, ``METRICS``), so configs with ``default_scope='mmdet'`` and
+``custom_imports=dict(imports=['mmdet_detrx'])`` find them.
+"""
+from .version import __version__
+from .utils import checkpoint_compat  # noqa: F401  (patches torch.load for mmengine, see module)
+from . import datasets, engine, models  # noqa: F401,E402
+
+__all__ = ['__version__']

@@ -1,0 +1,4 @@
+"""Transforms, registered in mmdet.registry.TRANSFORMS on import."""
+from .loading import DetrxLoadImageFromFile
+
+__all__ = ['DetrxLoadImageFromFile']

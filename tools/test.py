@@ -1,0 +1,59 @@
+"""Evaluate a checkpoint with the stock MMEngine runner (mmdet_detrx's modules registered).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--show-dir DIR]
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import mmdet_detrx  # noqa: F401  (registers modules, fixes torch.load for mmengine)
+from mmdet_detrx.utils.cli import check_checkpoint, resolve_config, setup_cpu_distributed
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and eval) a detector')
+    parser.add_argument('config', help='test config file path or config name')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument('--out', help='dump predictions to a pickle file (.pkl) for offline evaluation')
+    parser.add_argument('--show-dir', help='draw predictions into this dir (relative to the run dir)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(resolve_config(args.config))
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = check_checkpoint(args.checkpoint)
+    if args.show_dir:
+        vis = cfg.default_hooks.visualization
+        vis.draw = True
+        vis.test_out_dir = args.show_dir
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl/.pickle file, got {args.out!r}')
+        cfg.test_evaluator = [cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict) else cfg.test_evaluator
+        cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
+    setup_cpu_distributed(cfg, args.launcher)
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
