@@ -17,6 +17,7 @@ start=$(date +%s)
 echo "[demo] training $CONFIG for $EPOCHS epochs on data/coco128 (CPU) -> $WD"
 "$PY" tools/train.py "$CONFIG" --work-dir "$WD" \
   --cfg-options train_cfg.max_epochs="$EPOCHS" train_cfg.val_interval="$EPOCHS" default_hooks.logger.interval=20 \
+  model.backbone.init_cfg=None model.backbone.frozen_stages=-1 \
   2>&1 | tee "$WD/train.log" | grep -E "Epoch\(train\).*\]\[[0-9]+/[0-9]+\].*loss:|bbox_mAP_copypaste|Saving checkpoint" || true
 CKPT="$WD/epoch_${EPOCHS}.pth"
 [[ -f "$CKPT" ]] || { echo "[demo] training failed, see $WD/train.log" >&2; tail -30 "$WD/train.log" >&2; exit 1; }

@@ -1,0 +1,169 @@
+# Co-Deformable-DETR: Co-DETR around mmdet's two-stage Deformable DETR with box refinement, ResNet-50,
+# 4 scales, 300 queries, DETR multi-scale augmentation, 12 epochs, batch 8x2.
+# Auxiliary heads: RPN + RoI head (aux0) and ATSS (aux1) on the encoder memory + 1 extra level (strides 8-128).
+# Differences to Sense-X/Co-DETR's co_deformable_detr_r50_1x_coco.py (so its checkpoints do not load): mmdet's
+# Deformable DETR has no mixed query selection nor look-forward-twice, and the positive queries carry no
+# memory features (with_coord_feat); padding of the positive query groups is masked instead of negatives.
+_base_ = ['mmdet::_base_/datasets/coco_detection.py', 'mmdet::_base_/default_runtime.py']
+custom_imports = dict(imports=['mmdet_detrx'], allow_failed_imports=False)
+
+num_classes = 80
+num_dec_layers = 6
+aux_head_loss_weight = num_dec_layers * 2.0  # see the Co-DINO config
+strides = [8, 16, 32, 64, 128]
+
+model = dict(
+    type='DetrxCoDETR',
+    data_preprocessor=dict(
+        type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True, pad_size_divisor=1),
+    backbone=dict(
+        type='ResNet', depth=50, num_stages=4, out_indices=(1, 2, 3), frozen_stages=1,
+        norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='pytorch',
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    neck=dict(
+        type='ChannelMapper', in_channels=[512, 1024, 2048], kernel_size=1, out_channels=256, act_cfg=None,
+        norm_cfg=dict(type='GN', num_groups=32), num_outs=4),
+    query_head=dict(
+        type='DeformableDETR',
+        num_queries=300,
+        num_feature_levels=4,
+        with_box_refine=True,
+        as_two_stage=True,
+        encoder=dict(
+            num_layers=6,
+            layer_cfg=dict(
+                self_attn_cfg=dict(embed_dims=256, batch_first=True, dropout=0.0),
+                ffn_cfg=dict(embed_dims=256, feedforward_channels=2048, ffn_drop=0.0))),
+        decoder=dict(
+            num_layers=num_dec_layers,
+            return_intermediate=True,
+            layer_cfg=dict(
+                self_attn_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True),
+                cross_attn_cfg=dict(embed_dims=256, batch_first=True, dropout=0.0),
+                ffn_cfg=dict(embed_dims=256, feedforward_channels=2048, ffn_drop=0.0)),
+            post_norm_cfg=None),
+        positional_encoding=dict(num_feats=128, normalize=True, offset=-0.5),
+        bbox_head=dict(
+            type='DetrxCoDeformableDETRHead',
+            num_classes=num_classes,
+            sync_cls_avg_factor=True,
+            loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
+            loss_bbox=dict(type='L1Loss', loss_weight=5.0),
+            loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
+        train_cfg=dict(
+            assigner=dict(
+                type='HungarianAssigner',
+                match_costs=[
+                    dict(type='FocalLossCost', weight=2.0),
+                    dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
+                    dict(type='IoUCost', iou_mode='giou', weight=2.0)
+                ])),
+        test_cfg=dict(max_per_img=100)),
+    memory_neck=dict(type='DetrxCoMemoryNeck', num_extra_levels=1),
+    query_generator=dict(type='DetrxCoPositiveQueryGenerator', min_queries=9, max_queries=300),
+    aux_head_loss_weight=aux_head_loss_weight,
+    aux_query_loss_weight=1.0,
+    rpn_head=dict(
+        type='RPNHead',
+        in_channels=256,
+        feat_channels=256,
+        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3,
+                              ratios=[0.5, 1.0, 2.0], strides=strides),
+        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0], target_stds=[1.0, 1.0, 1.0, 1.0]),
+        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+        loss_bbox=dict(type='L1Loss', loss_weight=1.0),
+        train_cfg=dict(
+            assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
+                          match_low_quality=True, ignore_iof_thr=-1),
+            sampler=dict(type='RandomSampler', num=256, pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False),
+            allowed_border=-1, pos_weight=-1, debug=False),
+        test_cfg=dict(nms_pre=1000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)),
+    roi_head=[
+        dict(
+            type='DetrxCoStandardRoIHead',
+            bbox_roi_extractor=dict(
+                type='SingleRoIExtractor', roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
+                out_channels=256, featmap_strides=strides[:4], finest_scale=112),
+            bbox_head=dict(
+                type='Shared2FCBBoxHead', in_channels=256, fc_out_channels=1024, roi_feat_size=7,
+                num_classes=num_classes, reg_class_agnostic=False, reg_decoded_bbox=True,
+                bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.],
+                                target_stds=[0.1, 0.1, 0.2, 0.2]),
+                loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+                loss_bbox=dict(type='GIoULoss', loss_weight=10.0)),
+            train_cfg=dict(
+                assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
+                              match_low_quality=False, ignore_iof_thr=-1),
+                sampler=dict(type='RandomSampler', num=512, pos_fraction=0.25, neg_pos_ub=-1,
+                             add_gt_as_proposals=True),
+                pos_weight=-1, debug=False),
+            test_cfg=dict(score_thr=0.0, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+    ],
+    bbox_head=[
+        dict(
+            type='DetrxCoATSSHead',
+            num_classes=num_classes,
+            in_channels=256,
+            stacked_convs=1,
+            feat_channels=256,
+            anchor_generator=dict(type='AnchorGenerator', ratios=[1.0], octave_base_scale=8, scales_per_octave=1,
+                                  strides=strides),
+            bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
+                            target_stds=[0.1, 0.1, 0.2, 0.2]),
+            loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
+            loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
+            loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+            train_cfg=dict(assigner=dict(type='ATSSAssigner', topk=9), allowed_border=-1, pos_weight=-1, debug=False),
+            test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.0, nms=dict(type='nms', iou_threshold=0.6),
+                          max_per_img=100)),
+    ],
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=4000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)),
+    test_cfg=dict(eval_module='detr', eval_index=0))
+
+# DETR multi-scale augmentation (with a random-crop branch)
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='RandomChoice',
+        transforms=[
+            [
+                dict(type='RandomChoiceResize',
+                     scales=[(480, 1333), (512, 1333), (544, 1333), (576, 1333), (608, 1333), (640, 1333),
+                             (672, 1333), (704, 1333), (736, 1333), (768, 1333), (800, 1333)],
+                     keep_ratio=True)
+            ],
+            [
+                dict(type='RandomChoiceResize', scales=[(400, 4200), (500, 4200), (600, 4200)], keep_ratio=True),
+                dict(type='RandomCrop', crop_type='absolute_range', crop_size=(384, 600), allow_negative_crop=True),
+                dict(type='RandomChoiceResize',
+                     scales=[(480, 1333), (512, 1333), (544, 1333), (576, 1333), (608, 1333), (640, 1333),
+                             (672, 1333), (704, 1333), (736, 1333), (768, 1333), (800, 1333)],
+                     keep_ratio=True)
+            ]
+        ]),
+    dict(type='PackDetInputs')
+]
+train_dataloader = dict(dataset=dict(filter_cfg=dict(filter_empty_gt=False), pipeline=train_pipeline))
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-4),
+    clip_grad=dict(max_norm=0.1, norm_type=2),
+    paramwise_cfg=dict(custom_keys={
+        'backbone': dict(lr_mult=0.1),
+        'sampling_offsets': dict(lr_mult=0.1),
+        'reference_points': dict(lr_mult=0.1)
+    }))
+max_epochs = 12
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+param_scheduler = [
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[11], gamma=0.1)
+]
+# base_batch_size = 8 GPUs x 2 images
+auto_scale_lr = dict(base_batch_size=16)

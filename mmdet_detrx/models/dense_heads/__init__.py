@@ -1,0 +1,4 @@
+"""Registered in mmdet.registry.MODELS on import."""
+from .conditional_detr_head import CondDETRHead  # noqa: F401
+from .co_aux_heads import DetrxCoATSSHead, DetrxCoFCOSHead  # noqa: F401
+from .co_dino_head import DetrxCoDeformableDETRHead, DetrxCoDINOHead  # noqa: F401

@@ -1,0 +1,280 @@
+"""Building blocks of Co-DETR (`DETRs with Collaborative Hybrid Assignments Training
+<https://arxiv.org/abs/2211.12860>`_) that are not heads:
+
+* :class:`DetrxCoMemoryNeck` turns the encoder's flattened multi-scale memory back into feature maps (plus
+  an extra downsampled level) on which the auxiliary one-to-many heads are trained;
+* :func:`pack_positive_queries` pads the positives each auxiliary head assigned to a batch of fixed-size
+  query groups (:class:`CoQueryGroup`) with masks and fixed targets;
+* :class:`DetrxCoPositiveQueryGenerator` embeds the positive boxes into decoder queries;
+* :func:`float32_scope` / :func:`to_float32` run loss and assignment code in float32 under autocast.
+"""
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+from mmcv.cnn import build_norm_layer
+from mmengine.model import BaseModule, ModuleList
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from mmdet.models.detectors.deformable_detr import DeformableDETR
+from mmdet.models.layers.transformer import inverse_sigmoid
+from mmdet.registry import MODELS
+from mmdet.structures.bbox import bbox_xyxy_to_cxcywh
+from mmdet.utils import ConfigType, OptMultiConfig
+
+
+def to_float32(obj: Any) -> Any:
+    """Casts floating tensors (also inside lists, tuples and dicts) to float32; leaves the rest as is."""
+    if isinstance(obj, Tensor):
+        return obj.float() if obj.is_floating_point() else obj
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_float32(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: to_float32(v) for k, v in obj.items()}
+    return obj
+
+
+def _first_device_type(obj: Any) -> Optional[str]:
+    if isinstance(obj, Tensor):
+        return obj.device.type
+    if isinstance(obj, (list, tuple)):
+        for o in obj:
+            found = _first_device_type(o)
+            if found is not None:
+                return found
+    if isinstance(obj, dict):
+        return _first_device_type(list(obj.values()))
+    return None
+
+
+@contextlib.contextmanager
+def float32_scope(*tensors: Any) -> Iterator[None]:
+    """Disables autocast on the device of ``tensors`` so that the code inside runs in float32.
+
+    Matching costs (focal costs take logs of small probabilities), IoU targets written with ``index_put``
+    and loss reductions are not safe in bf16/fp16; callers cast their inputs with :func:`to_float32` and
+    run the loss inside this scope. Outside autocast it changes nothing.
+    """
+    device_type = _first_device_type(list(tensors)) or 'cpu'
+    with torch.autocast(device_type=device_type, enabled=False):
+        yield
+
+
+@MODELS.register_module()
+class DetrxCoMemoryNeck(BaseModule):
+    """Reshapes the encoder memory into multi-scale feature maps for the auxiliary heads.
+
+    Co-DETR trains its auxiliary heads on the *encoder output* (so their one-to-many supervision reaches the
+    encoder) rather than on the neck features. The flattened memory is split per level and reshaped to
+    ``(bs, C, h, w)``; ``num_extra_levels`` more levels are appended by a stride-2 3x3 convolution + norm
+    (the paper's extra downsampled level, e.g. stride 128 after 5 encoder levels of strides 4..64).
+
+    Args:
+        embed_dims: Channels of the memory, C.
+        num_extra_levels: Extra stride-2 levels appended after the last memory level. Defaults to 1.
+        norm_cfg: Norm after each extra convolution. Defaults to GN with 32 groups.
+        init_cfg: Initialization config.
+    """
+
+    def __init__(self,
+                 embed_dims: int = 256,
+                 num_extra_levels: int = 1,
+                 norm_cfg: ConfigType = dict(type='GN', num_groups=32),
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.embed_dims = embed_dims
+        self.num_extra_levels = num_extra_levels
+        # The single extra level is called ``downsample`` (nn.Sequential(conv, norm)) so that the
+        # reference Co-DINO checkpoints (``query_head.downsample.*``) map onto it one to one.
+        extra = []
+        for _ in range(num_extra_levels):
+            extra.append(nn.Sequential(
+                nn.Conv2d(embed_dims, embed_dims, kernel_size=3, stride=2, padding=1),
+                build_norm_layer(norm_cfg, embed_dims)[1]))
+        if num_extra_levels == 1:
+            self.downsample = extra[0]
+        elif num_extra_levels > 1:
+            self.downsample = ModuleList(extra)
+
+    def _extra_convs(self) -> List[nn.Module]:
+        if self.num_extra_levels == 0:
+            return []
+        if self.num_extra_levels == 1:
+            return [self.downsample]
+        return list(self.downsample)
+
+    def forward(self, memory: Tensor, spatial_shapes: Sequence[Tuple[int, int]]) -> Tuple[Tensor, ...]:
+        """Splits and reshapes the memory, then appends the extra levels.
+
+        Args:
+            memory: Encoder output, shape (bs, sum_l h_l * w_l, C), levels concatenated in order.
+            spatial_shapes: (h_l, w_l) of every level, a (num_levels, 2) tensor or sequence of pairs.
+
+        Returns:
+            Feature maps, each (bs, C, h, w): the num_levels memory levels then the extra levels.
+        """
+        bs, _, c = memory.shape
+        sizes = [(int(h), int(w)) for h, w in spatial_shapes]
+        chunks = memory.split([h * w for h, w in sizes], dim=1)
+        maps = [chunk.transpose(1, 2).reshape(bs, c, h, w) for chunk, (h, w) in zip(chunks, sizes)]
+        for conv in self._extra_convs():
+            maps.append(conv(maps[-1]))
+        return tuple(maps)
+
+
+@dataclass
+class CoQueryGroup:
+    """A batch of customized positive queries from one auxiliary head, padded to a common count.
+
+    Attributes:
+        boxes: Positive boxes (anchors / points' boxes / proposals) as normalized (cx, cy, w, h) in [0, 1],
+            shape (bs, num_queries, 4). Padding rows hold a dummy box.
+        labels: Classes assigned by the auxiliary head, shape (bs, num_queries); padding holds
+            ``num_classes`` (background).
+        bbox_targets: Matched ground-truth boxes as normalized (cx, cy, w, h), shape (bs, num_queries, 4);
+            zeros for padding.
+        valid: True for real positives, False for padding, shape (bs, num_queries).
+    """
+    boxes: Tensor
+    labels: Tensor
+    bbox_targets: Tensor
+    valid: Tensor
+
+    @property
+    def num_queries(self) -> int:
+        return self.boxes.shape[1]
+
+    def self_attn_mask(self, num_heads: int) -> Tensor:
+        """Self-attention mask that isolates padding.
+
+        Real queries attend to all real queries of their image; a padded query attends only to itself
+        (a fully masked row would give NaN), so padding neither sees nor is seen by real queries.
+
+        Args:
+            num_heads: Attention heads of the decoder's self-attention.
+
+        Returns:
+            Bool mask, True = not allowed, shape (bs * num_heads, num_queries, num_queries), ordered as
+            :class:`torch.nn.MultiheadAttention` expects (image-major, then head).
+        """
+        valid = self.valid
+        allowed = valid[:, :, None] & valid[:, None, :]
+        eye = torch.eye(self.num_queries, dtype=torch.bool, device=valid.device)
+        mask = ~(allowed | eye[None])
+        return mask.repeat_interleave(num_heads, dim=0)
+
+
+def pack_positive_queries(positives: List[InstanceData],
+                          batch_img_metas: List[dict],
+                          num_classes: int,
+                          min_queries: int = 9,
+                          max_queries: int = 300) -> CoQueryGroup:
+    """Pads the positives of one auxiliary head to a batch of customized positive queries.
+
+    The group size is ``clamp(max_i #positives_i, min_queries, max_queries)``; images with more positives
+    keep a random subset (global torch RNG, so seeded runs are deterministic).
+
+    Args:
+        positives: Per image, an :class:`InstanceData` with ``priors`` (n, 4) positive anchors / boxes /
+            proposals as pixel (x1, y1, x2, y2), ``labels`` (n, ) their assigned classes and ``gt_bboxes``
+            (n, 4) their matched ground truth as pixel (x1, y1, x2, y2).
+        batch_img_metas: Per image meta, ``img_shape`` (h, w) normalizes the boxes (as DETR heads do).
+        num_classes: Number of classes, used as the padding (background) label.
+        min_queries: Lower bound of the group size.
+        max_queries: Upper bound of the group size.
+
+    Returns:
+        The padded :class:`CoQueryGroup` (float32 boxes and targets).
+    """
+    bs = len(positives)
+    device = positives[0].priors.device
+    num_queries = max([len(p) for p in positives] + [0])
+    num_queries = int(min(max(num_queries, min_queries), max_queries))
+    boxes = torch.full((bs, num_queries, 4), 0.5, device=device)
+    bbox_targets = torch.zeros((bs, num_queries, 4), device=device)
+    labels = torch.full((bs, num_queries), num_classes, dtype=torch.long, device=device)
+    valid = torch.zeros((bs, num_queries), dtype=torch.bool, device=device)
+    for i, (pos, meta) in enumerate(zip(positives, batch_img_metas)):
+        n = len(pos)
+        if n == 0:
+            continue
+        priors, gts, lbls = pos.priors.float(), pos.gt_bboxes.float(), pos.labels.long()
+        if n > num_queries:
+            keep = torch.randperm(n, device=device)[:num_queries]
+            priors, gts, lbls = priors[keep], gts[keep], lbls[keep]
+            n = num_queries
+        img_h, img_w = meta['img_shape'][:2]
+        factor = priors.new_tensor([img_w, img_h, img_w, img_h])
+        boxes[i, :n] = bbox_xyxy_to_cxcywh(priors / factor).clamp(0.0, 1.0)
+        bbox_targets[i, :n] = bbox_xyxy_to_cxcywh(gts / factor)
+        labels[i, :n] = lbls
+        valid[i, :n] = True
+    return CoQueryGroup(boxes=boxes, labels=labels, bbox_targets=bbox_targets, valid=valid)
+
+
+@MODELS.register_module()
+class DetrxCoPositiveQueryGenerator(BaseModule):
+    """Embeds customized positive boxes into decoder queries, one projection per auxiliary head.
+
+    box (cx, cy, w, h) -> inverse sigmoid -> sine embedding of the 4 coordinates (``4 * embed_dims / 2``
+    channels, the proposal embedding of Deformable DETR) -> ``Linear`` -> ``LayerNorm``.
+
+    For a DINO base the output is the content query (``out_channels = embed_dims``; the decoder derives the
+    positional query from the reference box itself). For a Deformable-DETR base it is split into
+    (positional query, content query) (``out_channels = 2 * embed_dims``).
+
+    Args:
+        embed_dims: Decoder width.
+        num_groups: Number of auxiliary heads that produce positives (one projection each).
+        out_channels: Output width; defaults to ``embed_dims``.
+        temperature: Temperature of the sine embedding.
+        min_queries: Lower bound of the padded group size (see :func:`pack_positive_queries`).
+        max_queries: Upper bound of the padded group size.
+        init_cfg: Initialization config.
+    """
+
+    def __init__(self,
+                 embed_dims: int = 256,
+                 num_groups: int = 1,
+                 out_channels: Optional[int] = None,
+                 temperature: int = 10000,
+                 min_queries: int = 9,
+                 max_queries: int = 300,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.embed_dims = embed_dims
+        self.num_groups = num_groups
+        self.out_channels = out_channels or embed_dims
+        self.temperature = temperature
+        self.min_queries = min_queries
+        self.max_queries = max_queries
+        self.proj = ModuleList([nn.Linear(2 * embed_dims, self.out_channels) for _ in range(num_groups)])
+        self.norm = ModuleList([nn.LayerNorm(self.out_channels) for _ in range(num_groups)])
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        for linear in self.proj:
+            nn.init.xavier_uniform_(linear.weight)
+            nn.init.zeros_(linear.bias)
+
+    def pack(self, positives: List[InstanceData], batch_img_metas: List[dict],
+             num_classes: int) -> CoQueryGroup:
+        """:func:`pack_positive_queries` with this generator's group size bounds."""
+        return pack_positive_queries(positives, batch_img_metas, num_classes,
+                                     min_queries=self.min_queries, max_queries=self.max_queries)
+
+    def forward(self, boxes: Tensor, group_idx: int) -> Tensor:
+        """Embeds a batch of boxes.
+
+        Args:
+            boxes: Normalized (cx, cy, w, h) boxes, shape (bs, num_queries, 4).
+            group_idx: Which auxiliary head the boxes come from.
+
+        Returns:
+            Queries, shape (bs, num_queries, out_channels).
+        """
+        embed = DeformableDETR.get_proposal_pos_embed(
+            inverse_sigmoid(boxes.float()), num_pos_feats=self.embed_dims // 2, temperature=self.temperature)
+        return self.norm[group_idx](self.proj[group_idx](embed))

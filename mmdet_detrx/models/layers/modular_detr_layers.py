@@ -1,0 +1,124 @@
+"""DETR encoder / decoder whose layers, attentions and FFNs are built from the registry.
+
+mmdet's ``DetrTransformerEncoder`` / ``DetrTransformerDecoder`` construct ``DetrTransformer*Layer`` and
+mmcv's ``MultiheadAttention`` / ``FFN`` directly, so none of them can be swapped by config. The classes
+here subclass them, keep their forward passes and parameter names (state dicts stay interchangeable with
+mmdet's ``DETR`` / ``ConditionalDETR`` encoders), and only change how the children are built: every
+``*_cfg`` may carry a ``type``; without one the mmdet default is used, so mmdet's configs work unchanged.
+"""
+from mmcv.cnn import build_norm_layer
+from mmengine.model import ModuleList
+
+from mmdet.models.layers.transformer.detr_layers import (DetrTransformerDecoder, DetrTransformerDecoderLayer,
+                                                         DetrTransformerEncoder, DetrTransformerEncoderLayer,
+                                                         checkpoint_wrapper)
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType
+
+
+def build_with_default(cfg: ConfigType, default_type: str, **overrides):
+    """Builds ``cfg`` from ``MODELS``, using ``default_type`` when ``cfg`` has no ``type``.
+
+    Args:
+        cfg (dict | ConfigDict): module config; not modified.
+        default_type (str): registry name used when ``cfg`` has no ``type``.
+        **overrides: keys set on a copy of ``cfg`` before building (they win over ``cfg``).
+
+    Returns:
+        nn.Module: the built module.
+    """
+    cfg = dict(cfg)
+    cfg.update(overrides)
+    return MODELS.build(cfg, default_args=dict(type=default_type))
+
+
+@MODELS.register_module()
+class ModularDetrEncoderLayer(DetrTransformerEncoderLayer):
+    """mmdet's ``DetrTransformerEncoderLayer`` (post-norm self-attention + FFN) with registry-built parts.
+
+    Args:
+        self_attn_cfg (dict): attention config, default type mmcv ``MultiheadAttention``.
+        ffn_cfg (dict): FFN config, default type mmcv ``FFN``.
+        norm_cfg (dict): normalization config. Defaults to LN.
+        init_cfg (dict, optional): initialization config.
+    """
+
+    def _init_layers(self) -> None:
+        self.self_attn = build_with_default(self.self_attn_cfg, 'MultiheadAttention')
+        self.embed_dims = self.self_attn.embed_dims
+        self.ffn = build_with_default(self.ffn_cfg, 'FFN')
+        self.norms = ModuleList([build_norm_layer(self.norm_cfg, self.embed_dims)[1] for _ in range(2)])
+
+
+@MODELS.register_module()
+class ModularDetrDecoderLayer(DetrTransformerDecoderLayer):
+    """mmdet's ``DetrTransformerDecoderLayer`` (self-attn, cross-attn, FFN, post-norm) with registry-built
+    parts. ``self_attn_mask`` of the forward is passed to the self-attention, so query groups can be kept
+    apart by a block mask.
+
+    Args:
+        self_attn_cfg (dict): default type mmcv ``MultiheadAttention``.
+        cross_attn_cfg (dict): default type mmcv ``MultiheadAttention``.
+        ffn_cfg (dict): default type mmcv ``FFN``.
+        norm_cfg (dict): normalization config. Defaults to LN.
+        init_cfg (dict, optional): initialization config.
+    """
+
+    def _init_layers(self) -> None:
+        self.self_attn = build_with_default(self.self_attn_cfg, 'MultiheadAttention')
+        self.cross_attn = build_with_default(self.cross_attn_cfg, 'MultiheadAttention')
+        self.embed_dims = self.self_attn.embed_dims
+        self.ffn = build_with_default(self.ffn_cfg, 'FFN')
+        self.norms = ModuleList([build_norm_layer(self.norm_cfg, self.embed_dims)[1] for _ in range(3)])
+
+
+@MODELS.register_module()
+class ModularDetrEncoder(DetrTransformerEncoder):
+    """DETR encoder whose layers are built from ``layer_cfg`` (default type ``ModularDetrEncoderLayer``).
+
+    Forward as mmdet's ``DetrTransformerEncoder``: ``query`` (B, N, D), ``query_pos`` (B, N, D),
+    ``key_padding_mask`` (B, N) -> memory (B, N, D).
+
+    Args:
+        num_layers (int): number of layers.
+        layer_cfg (dict): config shared by all layers.
+        num_cp (int): number of layers wrapped for activation checkpointing (needs fairscale). Defaults
+            to -1 (none).
+        init_cfg (dict, optional): initialization config.
+    """
+
+    default_layer_type = 'ModularDetrEncoderLayer'
+
+    def _init_layers(self) -> None:
+        self.layers = ModuleList(
+            [build_with_default(self.layer_cfg, self.default_layer_type) for _ in range(self.num_layers)])
+        if self.num_cp > 0:
+            if checkpoint_wrapper is None:
+                raise NotImplementedError('num_cp > 0 needs fairscale: pip install fairscale')
+            for i in range(self.num_cp):
+                self.layers[i] = checkpoint_wrapper(self.layers[i])
+        self.embed_dims = self.layers[0].embed_dims
+
+
+@MODELS.register_module()
+class ModularDetrDecoder(DetrTransformerDecoder):
+    """DETR decoder whose layers are built from ``layer_cfg`` (default type ``ModularDetrDecoderLayer``).
+
+    Forward as mmdet's ``DetrTransformerDecoder`` (extra keyword arguments such as ``self_attn_mask``
+    reach every layer) -> (num_layers or 1, B, Q, D).
+
+    Args:
+        num_layers (int): number of layers.
+        layer_cfg (dict): config shared by all layers.
+        post_norm_cfg (dict): norm applied to every returned layer output. Defaults to LN.
+        return_intermediate (bool): return every layer's output. Defaults to True.
+        init_cfg (dict, optional): initialization config.
+    """
+
+    default_layer_type = 'ModularDetrDecoderLayer'
+
+    def _init_layers(self) -> None:
+        self.layers = ModuleList(
+            [build_with_default(self.layer_cfg, self.default_layer_type) for _ in range(self.num_layers)])
+        self.embed_dims = self.layers[0].embed_dims
+        self.post_norm = build_norm_layer(self.post_norm_cfg, self.embed_dims)[1]

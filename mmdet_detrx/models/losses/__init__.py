@@ -1,0 +1,1 @@
+"""Registered in mmdet.registry.MODELS on import."""

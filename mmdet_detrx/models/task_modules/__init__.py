@@ -1,0 +1,1 @@
+from . import assigners, match_costs  # noqa: F401

@@ -1,0 +1,210 @@
+"""Layer-level tests of Conditional DETR: attentions and decoder against mmdet, masks, shapes, errors."""
+import copy
+
+import pytest
+import torch
+from mmdet.models.layers import ConditionalDetrTransformerDecoder
+from mmdet.models.layers.transformer.utils import ConditionalAttention
+from mmdet.registry import MODELS
+
+import mmdet_detrx  # noqa: F401
+from mmdet_detrx.models.layers.conditional_attention import attention_bias
+from mmdet_detrx.models.layers.fast_dropout import fast_dropout
+
+D, H = 32, 4
+
+
+def _decoder_cfg(num_layers=2, embed_dims=D, **kwargs):
+    return dict(
+        num_layers=num_layers,
+        layer_cfg=dict(
+            self_attn_cfg=dict(embed_dims=embed_dims, num_heads=H, attn_drop=0.0, cross_attn=False),
+            cross_attn_cfg=dict(embed_dims=embed_dims, num_heads=H, attn_drop=0.0, cross_attn=True),
+            ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=64, num_fcs=2, ffn_drop=0.0)),
+        **kwargs)
+
+
+def _decoder_inputs(batch=2, queries=7, keys=12, embed_dims=D, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    query = torch.randn(batch, queries, embed_dims, generator=gen)
+    query_pos = torch.randn(batch, queries, embed_dims, generator=gen)
+    memory = torch.randn(batch, keys, embed_dims, generator=gen)
+    memory_pos = torch.randn(batch, keys, embed_dims, generator=gen)
+    padding = torch.zeros(batch, keys, dtype=torch.bool)
+    padding[-1, keys - 3:] = True
+    return dict(query=query, key=memory, query_pos=query_pos, key_pos=memory_pos, key_padding_mask=padding)
+
+
+@pytest.mark.parametrize('use_3d_mask', [False, True])
+def test_cross_attention_matches_mmdet(use_3d_mask):
+    ref = ConditionalAttention(D, H, cross_attn=True).eval()
+    ours = MODELS.build(dict(type='CondDETRCrossAttention', embed_dims=D, num_heads=H)).eval()
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    inputs = _decoder_inputs()
+    sine = torch.randn_like(inputs['query'])
+    mask = None
+    if use_3d_mask:  # (B * H, Q, K), bool, every query keeps at least one key
+        mask = torch.rand(2 * H, 7, 12, generator=torch.Generator().manual_seed(1)) > 0.7
+        mask[..., 0] = False
+    out_ref = ref(inputs['query'], inputs['key'], query_pos=inputs['query_pos'], ref_sine_embed=sine,
+                  key_pos=inputs['key_pos'], attn_mask=mask, key_padding_mask=inputs['key_padding_mask'], is_first=True)
+    out = ours(inputs['query'], inputs['key'], key_pos=inputs['key_pos'], ref_sine_embed=sine,
+               query_pos=inputs['query_pos'], attn_mask=mask, key_padding_mask=inputs['key_padding_mask'])
+    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+
+
+def test_cross_attention_without_query_pos_has_no_qpos_proj_and_ignores_it():
+    attn = MODELS.build(dict(type='CondDETRCrossAttention', embed_dims=D, num_heads=H, use_query_pos=False)).eval()
+    assert attn.qpos_proj is None and 'qpos_proj.weight' not in attn.state_dict()
+    inputs = _decoder_inputs()
+    sine = torch.randn_like(inputs['query'])
+    kwargs = dict(key=inputs['key'], key_pos=inputs['key_pos'], ref_sine_embed=sine)
+    out_a = attn(inputs['query'], query_pos=inputs['query_pos'], **kwargs)
+    out_b = attn(inputs['query'], query_pos=torch.randn_like(inputs['query']), **kwargs)
+    torch.testing.assert_close(out_a, out_b)
+
+
+def test_self_attention_matches_mmdet_with_float_mask():
+    ref = ConditionalAttention(D, H, cross_attn=False).eval()
+    ours = MODELS.build(dict(type='CondDETRSelfAttention', embed_dims=D, num_heads=H)).eval()
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x, pos = torch.randn(2, 6, D), torch.randn(2, 6, D)
+    mask = torch.randn(6, 6)
+    out_ref = ref(x, x, query_pos=pos, key_pos=pos, attn_mask=mask)
+    torch.testing.assert_close(ours(x, pos, attn_mask=mask), out_ref, atol=1e-5, rtol=1e-5)
+
+
+def test_attention_bias_bool_and_float_masks_agree():
+    gen = torch.Generator().manual_seed(0)
+    bool_mask = torch.rand(5, 4, generator=gen) > 0.5
+    padding = torch.tensor([[False, False, True, False], [False, False, False, False]])
+    from_bool = attention_bias(bool_mask, padding, 2, 3, 5, 4, torch.float32)
+    float_mask = torch.zeros(5, 4).masked_fill(bool_mask, float('-inf'))
+    from_float = attention_bias(float_mask, padding, 2, 3, 5, 4, torch.float32)
+    assert from_bool.shape == (6, 5, 4)
+    torch.testing.assert_close(from_bool, from_float)
+    # padding of image 0, key 2 is masked for all of its 3 heads only
+    assert torch.isinf(from_bool[:3, :, 2]).all() and not torch.isinf(from_bool[3:, :, 2]).all()
+    assert attention_bias(None, None, 2, 3, 5, 4, torch.float32) is None
+
+
+@pytest.mark.parametrize('mask, padding, match', [
+    (torch.zeros(4, 5, dtype=torch.bool), None, 'attn_mask must have shape'),
+    (torch.zeros(5, 4, dtype=torch.long), None, 'attn_mask must be bool'),
+    (None, torch.zeros(2, 3, dtype=torch.bool), 'key_padding_mask must have shape'),
+])
+def test_attention_bias_rejects_bad_masks(mask, padding, match):
+    with pytest.raises(ValueError, match=match):
+        attention_bias(mask, padding, 2, 3, 5, 4, torch.float32)
+
+
+def test_fast_dropout_keeps_expected_fraction_and_mean():
+    torch.manual_seed(0)
+    x = torch.ones(200, 500)
+    out = fast_dropout(x, 0.1, training=True)
+    kept = (out > 0).float().mean().item()
+    assert abs(kept - 0.9) < 0.01
+    assert abs(out.mean().item() - 1.0) < 0.02
+    assert fast_dropout(x, 0.1, training=False) is x
+    with pytest.raises(ValueError, match='dropout probability'):
+        fast_dropout(x, 1.5, training=True)
+
+
+def test_fast_dropout_ffn_equals_mmcv_ffn_in_eval_and_drops_in_train():
+    from mmcv.cnn.bricks.transformer import FFN
+    cfg = dict(embed_dims=D, feedforward_channels=64, num_fcs=2, ffn_drop=0.3)
+    ref = FFN(**cfg).eval()
+    ours = MODELS.build(dict(type='FastDropoutFFN', **cfg)).eval()
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in ours.modules())
+    x = torch.randn(4, 5, D)
+    torch.testing.assert_close(ours(x), ref(x))
+    ours.train()
+    torch.manual_seed(0)
+    out_a = ours(x)
+    torch.manual_seed(1)
+    assert (ours(x) - out_a).abs().max() > 1e-3
+
+
+def test_decoder_matches_mmdet_at_256_dims():
+    """mmdet's decoder hard-codes 128 sine frequencies, so it is only comparable at embed_dims 256."""
+    cfg = _decoder_cfg(embed_dims=256)
+    ref = ConditionalDetrTransformerDecoder(**copy.deepcopy(cfg)).eval()
+    ours = MODELS.build(dict(type='CondDETRDecoder', **copy.deepcopy(cfg))).eval()
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    inputs = _decoder_inputs(embed_dims=256)
+    hidden_ref, refs_ref = ref(**inputs)
+    hidden, refs = ours(**inputs)
+    torch.testing.assert_close(hidden, hidden_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(refs, refs_ref)
+
+
+@pytest.mark.parametrize('return_intermediate', [True, False])
+@pytest.mark.parametrize('num_queries', [1, 7, 30])
+def test_decoder_shapes_for_any_query_length(return_intermediate, num_queries):
+    decoder = MODELS.build(dict(type='CondDETRDecoder', **_decoder_cfg(num_layers=3,
+                                                                       return_intermediate=return_intermediate)))
+    inputs = _decoder_inputs(queries=num_queries)
+    hidden, refs = decoder(**inputs)
+    assert hidden.shape == (3 if return_intermediate else 1, 2, num_queries, D)
+    assert refs.shape == (2, num_queries, 2)
+    assert ((refs > 0) & (refs < 1)).all()
+    torch.testing.assert_close(refs, decoder.ref_point_head(inputs['query_pos']).sigmoid())
+    # post-normed outputs: zero mean per query (LayerNorm with its initial affine parameters)
+    assert hidden.mean(-1).abs().max() < 1e-4
+
+
+def test_decoder_block_mask_keeps_query_groups_independent():
+    """With a block-diagonal self-attention mask, group A's outputs do not depend on group B."""
+    decoder = MODELS.build(dict(type='CondDETRDecoder', **_decoder_cfg(num_layers=2))).eval()
+    inputs = _decoder_inputs(queries=10)
+    n_a = 4
+    mask = torch.ones(10, 10, dtype=torch.bool)
+    mask[:n_a, :n_a] = False
+    mask[n_a:, n_a:] = False
+    hidden, _ = decoder(**inputs, self_attn_mask=mask)
+    alone = dict(inputs, query=inputs['query'][:, :n_a], query_pos=inputs['query_pos'][:, :n_a])
+    hidden_alone, _ = decoder(**alone)
+    torch.testing.assert_close(hidden[:, :, :n_a], hidden_alone, atol=1e-5, rtol=1e-5)
+    # without the mask the groups interact
+    hidden_free, _ = decoder(**inputs)
+    assert (hidden_free[:, :, :n_a] - hidden_alone).abs().max() > 1e-3
+
+
+def test_decoder_uses_given_reference_points():
+    decoder = MODELS.build(dict(type='CondDETRDecoder', **_decoder_cfg())).eval()
+    inputs = _decoder_inputs()
+    given = torch.full((2, 7, 2), 0.25)
+    hidden, refs = decoder(**inputs, reference_points=given)
+    hidden_default, _ = decoder(**inputs)
+    assert torch.equal(refs, given)
+    assert (hidden - hidden_default).abs().max() > 1e-4
+
+
+def test_decoder_keep_query_pos_gives_every_layer_qpos_proj():
+    decoder = MODELS.build(dict(type='CondDETRDecoder', keep_query_pos=True, **_decoder_cfg(num_layers=3)))
+    assert all(layer.cross_attn.qpos_proj is not None for layer in decoder.layers)
+    default = MODELS.build(dict(type='CondDETRDecoder', **_decoder_cfg(num_layers=3)))
+    assert [layer.cross_attn.qpos_proj is not None for layer in default.layers] == [True, False, False]
+    hidden, _ = decoder(**_decoder_inputs())
+    assert torch.isfinite(hidden).all()
+
+
+@pytest.mark.parametrize('change, match', [
+    (dict(self_attn_mask=torch.zeros(3, 3, dtype=torch.bool)), 'self_attn_mask must have shape'),
+    (dict(reference_points=torch.rand(2, 7, 4)), 'reference_points must have shape'),
+    (dict(query_pos=torch.zeros(2, 5, D)), 'query_pos must have the shape of query'),
+    (dict(key_pos=torch.zeros(2, 12, D + 1)), 'key_pos must have the shape of key'),
+    (dict(key_padding_mask=torch.zeros(2, 11, dtype=torch.bool)), 'key_padding_mask must have shape'),
+])
+def test_decoder_rejects_bad_inputs(change, match):
+    decoder = MODELS.build(dict(type='CondDETRDecoder', **_decoder_cfg()))
+    with pytest.raises(ValueError, match=match):
+        decoder(**dict(_decoder_inputs(), **change))
+
+
+def test_attention_rejects_mmdet_flag_of_the_other_kind():
+    with pytest.raises(ValueError, match='use CondDETRCrossAttention'):
+        MODELS.build(dict(type='CondDETRSelfAttention', embed_dims=D, num_heads=H, cross_attn=True))
+    with pytest.raises(ValueError, match='divisible by num_heads'):
+        MODELS.build(dict(type='CondDETRCrossAttention', embed_dims=30, num_heads=4))
