@@ -6,7 +6,7 @@ import sys
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TINY_CONFIG = osp.join(REPO, 'tests', 'configs', 'tiny_detr_coco128.py')
+TINY_CONFIG = osp.join(REPO, 'tests', 'configs', 'tiny_conditional_detr_coco128.py')
 
 
 def run_cmd(cmd, cwd=None, env=None, timeout=600):

@@ -4,13 +4,12 @@
 """
 import argparse
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import mmdet_detrx  # noqa: F401  (registers modules, fixes torch.load for mmengine)
-from mmdet_detrx.utils.cli import check_checkpoint, resolve_config, setup_cpu_distributed
+from mmdet_detrx.utils.cli import check_checkpoint, load_config, setup_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -32,14 +31,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(resolve_config(args.config))
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from = check_checkpoint(args.checkpoint)
     if args.show_dir:
         vis = cfg.default_hooks.visualization

@@ -8,13 +8,12 @@ CONFIG is a path or the name of one of our configs (e.g. ``conditional-detr_r18_
 """
 import argparse
 import os
-import os.path as osp
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmdet_detrx  # noqa: F401  (registers modules, fixes torch.load for mmengine)
-from mmdet_detrx.utils.cli import check_checkpoint, list_configs, resolve_config, setup_cpu_distributed
+from mmdet_detrx.utils.cli import check_checkpoint, list_configs, load_config, setup_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -39,14 +38,7 @@ def parse_args(argv=None):
 
 
 def build_config(args) -> Config:
-    cfg = Config.fromfile(resolve_config(args.config))
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper != 'AmpOptimWrapper':

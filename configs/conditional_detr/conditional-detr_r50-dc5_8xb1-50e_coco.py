@@ -3,6 +3,8 @@
 # The official DC5 runs use 1 image per GPU on 8 GPUs (total batch 8, same lr), hence 8xb1.
 _base_ = './conditional-detr_r50_8xb2-50e_coco.py'
 
-model = dict(backbone=dict(strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)))
+# TVDilatedResNet: mmdet's ResNet with torchvision's dilation layout (the first C5 block keeps dilation 1), as the
+# official DC5 backbone, so converted official DC5 checkpoints see the same receptive field.
+model = dict(backbone=dict(type='TVDilatedResNet', strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)))
 train_dataloader = dict(batch_size=1)
 auto_scale_lr = dict(base_batch_size=8)

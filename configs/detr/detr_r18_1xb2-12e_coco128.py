@@ -1,40 +1,10 @@
 # A small DETR on coco128 with exactly the settings of
-# ../conditional_detr/conditional-detr_r18_1xb2-12e_coco128.py (backbone, neck, encoder, data, schedule),
-# for a like-for-like DETR vs Conditional DETR comparison. DETR-specific: plain decoder, softmax
-# classification with no-object weight 0.1 and its matching cost; 100 queries as the Conditional DETR one.
-#   python tools/train.py configs/detr/detr_r18_1xb2-12e_coco128.py
-_base_ = '../conditional_detr/conditional-detr_r18_1xb2-12e_coco128.py'
-
-embed_dims = 128
-model = dict(
-    type='ModularDETR',
-    decoder=dict(
-        _delete_=True,
-        type='ModularDetrDecoder',
-        num_layers=2,
-        return_intermediate=True,
-        layer_cfg=dict(
-            type='ModularDetrDecoderLayer',
-            self_attn_cfg=dict(type='MultiheadAttention', embed_dims=embed_dims, num_heads=8, dropout=0.1,
-                               batch_first=True),
-            cross_attn_cfg=dict(type='MultiheadAttention', embed_dims=embed_dims, num_heads=8, dropout=0.1,
-                                batch_first=True),
-            ffn_cfg=dict(type='FastDropoutFFN', embed_dims=embed_dims, feedforward_channels=512, num_fcs=2,
-                         ffn_drop=0.1, act_cfg=dict(type='ReLU', inplace=True)))),
-    bbox_head=dict(
-        _delete_=True,
-        type='DETRHead',
-        num_classes=80,
-        embed_dims=embed_dims,
-        loss_cls=dict(type='CrossEntropyLoss', bg_cls_weight=0.1, use_sigmoid=False, loss_weight=1.0,
-                      class_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-        loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
-    train_cfg=dict(
-        assigner=dict(
-            type='BatchedHungarianAssigner',
-            match_costs=[
-                dict(type='ClassificationCost', weight=1.0),
-                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])))
+# ../conditional_detr/conditional-detr_r18_1xb2-12e_coco128.py (backbone, neck, encoder, data, schedule).
+_base_ = [
+    '../_base_/models/detr_r18.py',
+    '../_base_/datasets/coco128_detection.py',
+    '../_base_/schedules/adamw_12e.py',
+    '../_base_/default_runtime.py',
+]
+default_scope = 'mmdet'
+custom_imports = dict(imports=['mmdet_detrx'], allow_failed_imports=False)

@@ -1,1 +1,1 @@
-from . import dense_heads, detectors, layers, losses, roi_heads, task_modules  # noqa: F401
+from . import backbones, dense_heads, detectors, layers, losses, roi_heads, task_modules  # noqa: F401

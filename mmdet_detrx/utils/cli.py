@@ -2,7 +2,7 @@
 import difflib
 import os
 import os.path as osp
-from typing import List
+from typing import List, Optional
 
 import torch
 from mmengine.config import Config
@@ -51,6 +51,27 @@ def resolve_config(path: str) -> str:
     hint = f' Did you mean: {", ".join(close)}?' if close else ''
     raise FileNotFoundError(f'config not found: {path!r}.{hint} '
                             f'(`python tools/train.py --list` shows the {len(candidates)} configs)')
+
+
+def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
+                launcher: str = 'none') -> Config:
+    """Loads a config the way the train/test entry points share.
+
+    Args:
+        config: path or name of one of our configs (see :func:`resolve_config`).
+        cfg_options: ``--cfg-options`` overrides.
+        work_dir: output folder; default ``./work_dirs/<config name>`` unless the config sets one.
+        launcher: ``none``/``pytorch``/``slurm``/``mpi``.
+    """
+    cfg = Config.fromfile(resolve_config(config))
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    return cfg
 
 
 def setup_cpu_distributed(cfg: Config, launcher: str) -> None:

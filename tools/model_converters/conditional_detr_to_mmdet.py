@@ -86,9 +86,8 @@ def config_hint(info: dict, args: dict, num_classes: int) -> str:
     else:
         lines.append('  num_heads: not recorded in the checkpoint (official default 8)')
     if args.get('dilation'):
-        lines.append('  DC5 model: backbone strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2). NOTE mmdet ResNet also '
-                     'dilates the first block of stage 4 (torchvision does not): see the docstring of '
-                     'mmdet_detrx/utils/converters/conditional_detr.py')
+        lines.append("  DC5 model: backbone type='TVDilatedResNet', strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2) "
+                     '(torchvision dilation layout), as configs/conditional_detr/*dc5*.py')
     elif 'dilation' not in args:
         lines.append('  DC5 or not: not recorded in the checkpoint (weights are identical)')
     return '\n'.join(lines)

@@ -1,8 +1,9 @@
 """Building blocks of Co-DETR (`DETRs with Collaborative Hybrid Assignments Training
 <https://arxiv.org/abs/2211.12860>`_) that are not heads:
 
-* :class:`DetrxCoMemoryNeck` turns the encoder's flattened multi-scale memory back into feature maps (plus
-  an extra downsampled level) on which the auxiliary one-to-many heads are trained;
+* :class:`DetrxCoMemoryNeck` turns the encoder's flattened memory back into feature maps (plus extra
+  downsampled levels, and upsampled ones for a single-scale encoder) on which the auxiliary one-to-many heads
+  are trained;
 * :func:`pack_positive_queries` pads the positives each auxiliary head assigned to a batch of fixed-size
   query groups (:class:`CoQueryGroup`) with masks and fixed targets;
 * :class:`DetrxCoPositiveQueryGenerator` embeds the positive boxes into decoder queries;
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule, ModuleList
 from mmengine.structures import InstanceData
@@ -71,9 +73,15 @@ class DetrxCoMemoryNeck(BaseModule):
     ``(bs, C, h, w)``; ``num_extra_levels`` more levels are appended by a stride-2 3x3 convolution + norm
     (the paper's extra downsampled level, e.g. stride 128 after 5 encoder levels of strides 4..64).
 
+    A single-scale encoder (DETR, Conditional DETR: one stride-32 level) gets the paper's multi-scale adapter:
+    ``num_upsample_levels`` finer levels are prepended, each a 2x bilinear upsampling of the next coarser one
+    followed by a 3x3 convolution + norm (e.g. strides 8, 16 from 32), and ``num_extra_levels`` coarser ones
+    appended as above.
+
     Args:
         embed_dims: Channels of the memory, C.
         num_extra_levels: Extra stride-2 levels appended after the last memory level. Defaults to 1.
+        num_upsample_levels: Finer levels prepended before the first memory level. Defaults to 0.
         norm_cfg: Norm after each extra convolution. Defaults to GN with 32 groups.
         init_cfg: Initialization config.
     """
@@ -81,22 +89,29 @@ class DetrxCoMemoryNeck(BaseModule):
     def __init__(self,
                  embed_dims: int = 256,
                  num_extra_levels: int = 1,
+                 num_upsample_levels: int = 0,
                  norm_cfg: ConfigType = dict(type='GN', num_groups=32),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.embed_dims = embed_dims
         self.num_extra_levels = num_extra_levels
+        self.num_upsample_levels = num_upsample_levels
+
+        def conv_norm(stride: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv2d(embed_dims, embed_dims, kernel_size=3, stride=stride, padding=1),
+                build_norm_layer(norm_cfg, embed_dims)[1])
+
         # The single extra level is called ``downsample`` (nn.Sequential(conv, norm)) so that the
         # reference Co-DINO checkpoints (``query_head.downsample.*``) map onto it one to one.
-        extra = []
-        for _ in range(num_extra_levels):
-            extra.append(nn.Sequential(
-                nn.Conv2d(embed_dims, embed_dims, kernel_size=3, stride=2, padding=1),
-                build_norm_layer(norm_cfg, embed_dims)[1]))
+        extra = [conv_norm(2) for _ in range(num_extra_levels)]
         if num_extra_levels == 1:
             self.downsample = extra[0]
         elif num_extra_levels > 1:
             self.downsample = ModuleList(extra)
+        if num_upsample_levels > 0:
+            # upsample[i] makes the level 2^(i+1) times finer than the first memory level
+            self.upsample = ModuleList([conv_norm(1) for _ in range(num_upsample_levels)])
 
     def _extra_convs(self) -> List[nn.Module]:
         if self.num_extra_levels == 0:
@@ -106,19 +121,25 @@ class DetrxCoMemoryNeck(BaseModule):
         return list(self.downsample)
 
     def forward(self, memory: Tensor, spatial_shapes: Sequence[Tuple[int, int]]) -> Tuple[Tensor, ...]:
-        """Splits and reshapes the memory, then appends the extra levels.
+        """Splits and reshapes the memory, then prepends the upsampled and appends the extra levels.
 
         Args:
             memory: Encoder output, shape (bs, sum_l h_l * w_l, C), levels concatenated in order.
             spatial_shapes: (h_l, w_l) of every level, a (num_levels, 2) tensor or sequence of pairs.
 
         Returns:
-            Feature maps, each (bs, C, h, w): the num_levels memory levels then the extra levels.
+            Feature maps, each (bs, C, h, w), fine to coarse: the ``num_upsample_levels`` upsampled levels
+            (the finest first), the num_levels memory levels, then the extra levels.
         """
         bs, _, c = memory.shape
         sizes = [(int(h), int(w)) for h, w in spatial_shapes]
         chunks = memory.split([h * w for h, w in sizes], dim=1)
         maps = [chunk.transpose(1, 2).reshape(bs, c, h, w) for chunk, (h, w) in zip(chunks, sizes)]
+        finer = []
+        for conv in (self.upsample if self.num_upsample_levels > 0 else []):
+            coarse = finer[0] if finer else maps[0]
+            finer.insert(0, conv(F.interpolate(coarse, scale_factor=2.0, mode='bilinear', align_corners=False)))
+        maps = finer + maps
         for conv in self._extra_convs():
             maps.append(conv(maps[-1]))
         return tuple(maps)
@@ -222,8 +243,8 @@ class DetrxCoPositiveQueryGenerator(BaseModule):
     channels, the proposal embedding of Deformable DETR) -> ``Linear`` -> ``LayerNorm``.
 
     For a DINO base the output is the content query (``out_channels = embed_dims``; the decoder derives the
-    positional query from the reference box itself). For a Deformable-DETR base it is split into
-    (positional query, content query) (``out_channels = 2 * embed_dims``).
+    positional query from the reference box itself). For a Deformable-DETR or Conditional-DETR base it is
+    split into (positional query, content query) (``out_channels = 2 * embed_dims``).
 
     Args:
         embed_dims: Decoder width.

@@ -45,7 +45,7 @@ has 91 rows and keeps the rows otherwise; ``'coco'`` requires it, ``'none'`` kee
 sequence of ints selects those source rows in target-label order (for other datasets).
 
 The DC5 variant (``--dilation``) has exactly the same keys; only the mmdet config differs
-(``backbone.strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)``).
+(``backbone=dict(type='TVDilatedResNet', strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2))``).
 
 Functional differences between the official model and mmdet ``ConditionalDETR`` with converted weights
 (the transformer + head path from backbone features is numerically identical, see the tests):
@@ -53,8 +53,8 @@ Functional differences between the official model and mmdet ``ConditionalDETR`` 
 * DC5 only: torchvision builds the first block of the dilated stage 4 with the previous dilation (its
   3x3 ``layer4.0.conv2`` has dilation 1, padding 1) and dilates only the later blocks; mmdet's ``ResNet``
   gives every block of the stage ``dilations[3]``, so ``layer4.0.conv2`` gets dilation 2 / padding 2.
-  To reproduce the official DC5 features, reset that conv after building the model
-  (``backbone.layer4[0].conv2.dilation = (1, 1); .padding = (1, 1)``).
+  Our DC5 configs use ``TVDilatedResNet`` (mmdet_detrx/models/backbones/resnet_dc.py), which keeps
+  torchvision's layout with the same keys; with mmdet's plain ``ResNet`` the official DC5 features differ.
 * Class rows: the 11 rows dropped by the 91 -> 80 mapping (row 0 and the ten unused ids) were never
   positives in training, but the official post-processing ranks them in its top-100 too; dropping them
   can only change detections that had one of those rows in the top 100.

@@ -1,0 +1,10 @@
+# A small Conditional DETR on the vendored BCCD blood cells (3 classes, VOC mAP), same model as the coco128 one.
+_base_ = [
+    '../_base_/models/conditional-detr_r18.py',
+    '../_base_/datasets/bccd_detection.py',
+    '../_base_/schedules/adamw_12e.py',
+    '../_base_/default_runtime.py',
+]
+default_scope = 'mmdet'
+custom_imports = dict(imports=['mmdet_detrx'], allow_failed_imports=False)
+model = dict(bbox_head=dict(num_classes=3))
