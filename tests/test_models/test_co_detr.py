@@ -1,7 +1,9 @@
 """Tests of Co-DETR (DetrxCoDETR and its heads/layers) on tiny models, CPU, a few seconds each."""
 import copy
+import importlib
 import json
 import os.path as osp
+import sys
 
 import pytest
 import torch
@@ -15,6 +17,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import register_all_modules
+from mmdet_detrx.models.detectors.co_detr import group_layer_targets
 from mmdet_detrx.models.detectors.co_detr_compat import convert_co_dino_reference_keys
 from mmdet_detrx.models.layers.co_detr_layers import pack_positive_queries
 
@@ -67,8 +70,8 @@ def _base_cfg(kind='dino', num_queries=20):
     return cfg
 
 
-def _aux_cfgs(aux):
-    """Auxiliary head configs for ``aux`` in ('none', 'atss', 'fcos', 'two-stage', 'all')."""
+def _aux_cfgs(aux, E=E):
+    """Auxiliary head configs for ``aux`` in ('none', 'atss', 'fcos', 'two-stage', 'all') on E channels."""
     atss = dict(type='DetrxCoATSSHead', num_classes=NUM_CLASSES, in_channels=E, stacked_convs=1, feat_channels=64,
                 anchor_generator=dict(type='AnchorGenerator', ratios=[1.0], octave_base_scale=8,
                                       scales_per_octave=1, strides=STRIDES),
@@ -535,6 +538,164 @@ def test_predict_with_auxiliary_head(aux_run, eval_module, eval_index):
 def test_eval_module_is_validated():
     with pytest.raises(AssertionError):
         MODELS.build(co_detr_cfg('atss', test_cfg=dict(eval_module='rpn')))
+
+
+# ---------------------------------------------------------------- Co-Conditional-DETR
+EC = 64  # our Conditional DETR sizes its sine embeddings from embed_dims
+
+
+def _cond_detr_cfg(num_queries=12):
+    """A tiny CondDETR (plain CondDETRHead) on the stride-32 R18 level."""
+    ffn = dict(embed_dims=EC, feedforward_channels=128, num_fcs=2, ffn_drop=0.0)
+    attn = dict(embed_dims=EC, num_heads=4, attn_drop=0.0, proj_drop=0.0)
+    return dict(
+        type='CondDETR', num_queries=num_queries, data_preprocessor=dict(type='DetDataPreprocessor'),
+        backbone=dict(type='ResNet', depth=18, num_stages=4, out_indices=(3, ), frozen_stages=4,
+                      norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, init_cfg=None),
+        neck=dict(type='ChannelMapper', in_channels=[512], kernel_size=1, out_channels=EC, act_cfg=None,
+                  norm_cfg=None, num_outs=1),
+        encoder=dict(num_layers=1, layer_cfg=dict(
+            self_attn_cfg=dict(embed_dims=EC, num_heads=4, dropout=0.0, batch_first=True), ffn_cfg=ffn)),
+        decoder=dict(num_layers=2, return_intermediate=True,
+                     layer_cfg=dict(self_attn_cfg=attn, cross_attn_cfg=attn, ffn_cfg=ffn)),
+        positional_encoding=dict(num_feats=EC // 2, normalize=True),
+        bbox_head=dict(type='CondDETRHead', num_classes=NUM_CLASSES, embed_dims=EC,
+                       loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
+                       loss_bbox=dict(type='L1Loss', loss_weight=5.0),
+                       loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
+        train_cfg=dict(assigner=dict(type='BatchedHungarianAssigner', match_costs=[
+            dict(type='FocalLossCost', weight=2.0), dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
+            dict(type='IoUCost', iou_mode='giou', weight=2.0)])),
+        test_cfg=dict(max_per_img=num_queries))
+
+
+def co_cond_detr_cfg(aux='all', **kwargs):
+    """A tiny DetrxCoDETR around CondDETR: memory pyramid strides 8..128 from the stride-32 memory."""
+    cfg = dict(type='DetrxCoDETR', query_head=_cond_detr_cfg(), aux_head_loss_weight=2.0,
+               memory_neck=dict(type='DetrxCoMemoryNeck', num_upsample_levels=2, num_extra_levels=2),
+               train_cfg=dict(rpn_proposal=dict(nms_pre=200, max_per_img=50, nms=dict(type='nms', iou_threshold=0.7),
+                                                min_bbox_size=0)),
+               **_aux_cfgs(aux, E=EC))
+    cfg.update(kwargs)
+    return cfg
+
+
+def test_memory_neck_upsamples_single_level():
+    neck = MODELS.build(dict(type='DetrxCoMemoryNeck', embed_dims=64, num_upsample_levels=2, num_extra_levels=2))
+    level = torch.randn(2, 64, 3, 5)
+    out = neck(level.flatten(2).transpose(1, 2), [(3, 5)])
+    assert [tuple(o.shape[-2:]) for o in out] == [(12, 20), (6, 10), (3, 5), (2, 3), (1, 2)]
+    assert torch.equal(out[2], level)
+    up = torch.nn.functional.interpolate(level, scale_factor=2.0, mode='bilinear', align_corners=False)
+    assert torch.allclose(out[1], neck.upsample[0](up), atol=1e-5)
+    assert torch.allclose(out[3], neck.downsample[0](level), atol=1e-5)
+
+
+def test_co_conditional_detr_loss():
+    model = build(co_cond_detr_cfg('all'))
+    assert model._base_kind == 'conditional' and model.query_generator.out_channels == 2 * EC
+    model.train()
+    inputs, samples = make_batch()
+    losses = model.loss(inputs, samples)
+    assert {'loss_cls', 'loss_bbox', 'loss_iou', 'd0.loss_cls', 'loss_rpn_cls'} <= set(losses)
+    for k in range(3):
+        assert {f'aux{k}.loss_cls', f'aux{k}.q.loss_cls', f'aux{k}.q.d0.loss_iou'} <= set(losses)
+        assert float(losses[f'aux{k}.q.loss_iou']) > 0
+    assert finite(losses)
+    query_loss = total_loss({k: v for k, v in losses.items() if '.q.' in k})
+    grads = torch.autograd.grad(query_loss, list(model.query_generator.parameters()) +
+                                list(model.query_head.decoder.parameters()), allow_unused=True)
+    assert all(g is not None for g in grads[:len(list(model.query_generator.parameters()))])
+
+
+def test_co_conditional_detr_query_group_uses_fixed_targets():
+    """The group is decoded with the box centres as reference points and trained on its own assignment."""
+    model = build(co_cond_detr_cfg('atss'))
+    model.train()
+    inputs, samples = make_batch()
+    metas = [s.metainfo for s in samples]
+    img_feats = model.extract_feat(inputs)
+    _, _, dec_in, _ = model._run_base(img_feats, samples)
+    group = pack_positive_queries([_positives(2, 0), _positives(5, 1)], metas, NUM_CLASSES, min_queries=9)
+    out = model.decode_query_group(group, model.query_generator(group.boxes, 0), dec_in)
+    assert out['hidden_states'].shape == (2, 2, 9, EC)
+    assert torch.equal(out['references'], group.boxes[..., :2])
+    head = model.query_head.bbox_head
+    cls, boxes = head(**out)
+    # a prediction equal to its fixed target has no box loss; padding never counts
+    perfect = torch.where(group.valid[None, ..., None], group.bbox_targets[None].expand_as(boxes), boxes.detach())
+    targets = group_layer_targets(group, 2, NUM_CLASSES)
+    assert targets.num_pos.tolist() == [7, 7] and targets.num_neg.tolist() == [0, 0]
+    _, l1, iou = head.loss_by_targets(cls, perfect, targets, metas)
+    assert torch.allclose(l1, torch.zeros(2), atol=1e-6) and torch.allclose(iou, torch.zeros(2), atol=1e-5)
+    _, l1, _ = head.loss_by_targets(cls, boxes, targets, metas)
+    assert (l1 > 0).all()
+
+
+def test_co_conditional_detr_losses_decrease_on_fixed_batch():
+    model = build(co_cond_detr_cfg('all'))
+    model.train()
+    optim = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    inputs, samples = make_batch()
+    history = []
+    for _ in range(6):
+        torch.manual_seed(0)
+        losses = model.loss(inputs, samples)
+        loss = total_loss(losses)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        history.append((float(loss), float(total_loss({k: v for k, v in losses.items() if '.q.' in k}))))
+    assert history[-1][0] < 0.9 * history[0][0], history
+    assert history[-1][1] < 0.9 * history[0][1], history
+
+
+def test_co_conditional_detr_predict_equals_cond_detr():
+    cfg = co_cond_detr_cfg('all')
+    co = build(cfg)
+    base = MODELS.build(Config(dict(m=cfg['query_head'])).m)
+    base.load_state_dict(_as_base_state_dict(co), strict=True)
+    co.eval(), base.eval()
+    calls = []
+    for module in [co.memory_neck, co.query_generator, co.rpn_head, *co.roi_head, *co.bbox_head]:
+        module.register_forward_hook(lambda *a: calls.append(1))
+    inputs, samples = make_batch()
+    with torch.no_grad():
+        ours = co.predict(inputs, copy.deepcopy(samples))
+        theirs = base.predict(inputs, copy.deepcopy(samples))
+    assert calls == []
+    for a, b in zip(ours, theirs):
+        assert len(a.pred_instances) == 12
+        for key in ('bboxes', 'scores', 'labels'):
+            assert torch.equal(a.pred_instances[key], b.pred_instances[key]), key
+
+
+# ---------------------------------------------------------------- benchmark subcommand co-detr-inference
+def _bench_module(name):
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    try:
+        return importlib.import_module(f'bench.{name}')
+    finally:
+        sys.path.pop(0)
+
+
+@pytest.mark.parametrize('make_cfg', [lambda: co_detr_cfg('all'), lambda: co_cond_detr_cfg('atss')],
+                         ids=['co-dino', 'co-conditional-detr'])
+def test_inference_benchmark_core_detections_identical(make_cfg):
+    bench = _bench_module('co_detr_inference')
+    cfg = Config(dict(model=make_cfg())).model
+    cfg.query_head.test_cfg.nms = dict(type='soft_nms', iou_threshold=0.8)  # removed for the comparison
+    inputs, samples = make_batch()
+    result = bench.compare_inference(cfg, inputs, samples, repeats=1, warmup=0)
+    assert result['identical'] and min(result['num_detections']) > 0
+    assert set(result['times']) == {'co-detr', 'base'} and all(len(t) == 1 for t in result['times'].values())
+    # the check has teeth: other weights give other detections
+    co, base = bench.build_pair(cfg, seed=0)
+    _, other = bench.build_pair(cfg, seed=1)
+    with torch.no_grad():
+        a = co.predict(inputs, copy.deepcopy(samples))
+        b = other.predict(inputs, copy.deepcopy(samples))
+    assert not bench.same_detections(a, b)
 
 
 # ---------------------------------------------------------------- checkpoints of mmdet's projects/CO-DETR

@@ -18,11 +18,14 @@ loss of the positive queries by ``aux_query_loss_weight``. The paper sums the au
 the sum over decoder layers with weight 2, so the released configs use ``aux_head_loss_weight =
 num_decoder_layers * 2 = 12`` and ``aux_query_loss_weight = 1``.
 
-Other bases: a base detector joins by implementing ``forward_decoder_query_group(query, boxes, self_attn_mask,
-**decoder_inputs) -> dict(hidden_states, references)`` and using a head with :class:`CoQueryHeadMixin`.
-TODO(Co-Conditional-DETR): our ``CondDETR.forward_decoder`` already takes ``self_attn_mask`` and
-``reference_points``; once it has landed, add that method (content query from the generator, positional
-query from the box centres) and a config; its single-level memory already maps through the memory neck.
+Bases: mmdet's ``DINO`` and ``DeformableDETR`` (heads with :class:`CoQueryHeadMixin`) and our ``CondDETR``
+(Co-Conditional-DETR, its plain ``CondDETRHead``: a positive query group is one more call of
+``CondDETR.forward_decoder`` with the generator's (positional, content) queries, the box centres as
+reference points and the padding mask, trained with ``CondDETRHead.loss_by_targets``; its single stride-32
+memory level is turned into a pyramid by :class:`DetrxCoMemoryNeck` with ``num_upsample_levels``).
+Another base joins by implementing ``forward_decoder_query_group(query, boxes, self_attn_mask,
+**decoder_inputs) -> dict(hidden_states, references)`` and using a head with :class:`CoQueryHeadMixin` or a
+``loss_by_targets`` like ``CondDETRHead``'s.
 """
 import copy
 import inspect
@@ -42,8 +45,10 @@ from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 
+from ..dense_heads.conditional_detr_head import LayerTargets
 from ..layers.co_detr_layers import CoQueryGroup, float32_scope, to_float32
 from .co_detr_compat import convert_co_dino_reference_keys
+from .conditional_detr import CondDETR
 
 LossDict = Dict[str, Union[Tensor, List[Tensor]]]
 EVAL_MODULES = ('detr', 'one-stage', 'two-stage')
@@ -59,14 +64,46 @@ def _scale_losses(losses: LossDict, weight: float, prefix: str = '') -> LossDict
     return out
 
 
+def group_layer_targets(group: CoQueryGroup, num_layers: int, num_classes: int) -> LayerTargets:
+    """A positive query group's fixed targets as :class:`LayerTargets` of every decoder layer.
+
+    For heads with layer-batched fixed-target losses (``CondDETRHead.loss_by_targets``): every layer gets the
+    group's assignment; padding has zero classification and box weight and counts as neither positive nor
+    negative.
+
+    Args:
+        group: The query group, (bs, n) queries.
+        num_layers: Decoder layers L.
+        num_classes: Number of classes (the background label).
+
+    Returns:
+        Targets of shape (L, bs, n) (boxes (L, bs, n, 4)); ``num_pos`` / ``num_neg`` are (L, ).
+    """
+    valid = group.valid
+    pos = valid & (group.labels >= 0) & (group.labels < num_classes)
+    neg = valid & ~pos
+
+    def per_layer(t: Tensor) -> Tensor:
+        return t[None].expand(num_layers, *t.shape)
+
+    weights = valid.to(group.bbox_targets.dtype)
+    return LayerTargets(
+        labels=per_layer(group.labels),
+        label_weights=per_layer(weights),
+        bbox_targets=per_layer(group.bbox_targets),
+        bbox_weights=per_layer(pos.to(weights.dtype)[..., None].expand(*pos.shape, 4)),
+        num_pos=pos.sum().expand(num_layers),
+        num_neg=neg.sum().expand(num_layers))
+
+
 @MODELS.register_module()
 class DetrxCoDETR(BaseDetector):
     """Co-DETR around a query-based base detector.
 
     Args:
         query_head: Config of the base detector (e.g. mmdet's ``DINO`` with ``bbox_head`` of type
-            ``DetrxCoDINOHead``, or ``DeformableDETR`` with ``DetrxCoDeformableDETRHead``), with its own
-            ``train_cfg`` / ``test_cfg``. Its backbone and neck may be given here or below; they are built
+            ``DetrxCoDINOHead``, ``DeformableDETR`` with ``DetrxCoDeformableDETRHead``, or our ``CondDETR``
+            with ``CondDETRHead``), with its own ``train_cfg`` / ``test_cfg``. Its backbone and neck may be given here or below; they are built
             once and kept at the top level (``backbone.*``, ``neck.*``).
         backbone: Backbone config; overrides ``query_head.backbone``.
         neck: Neck config; overrides ``query_head.neck``.
@@ -150,12 +187,15 @@ class DetrxCoDETR(BaseDetector):
             generator = copy.deepcopy(query_generator)
             generator.setdefault('embed_dims', self.embed_dims)
             generator.setdefault('num_groups', num_groups)
-            generator.setdefault('out_channels', 2 * self.embed_dims if self._base_kind == 'deformable'
+            generator.setdefault('out_channels', 2 * self.embed_dims if self._base_kind in ('deformable',
+                                                                                           'conditional')
                                  else getattr(base, 'co_query_channels', self.embed_dims))
             self.query_generator = MODELS.build(generator)
-            assert hasattr(base.bbox_head, 'loss_aux_queries'), \
-                f'{type(base.bbox_head).__name__} cannot train extra query groups: use a head with ' \
-                'CoQueryHeadMixin (DetrxCoDINOHead, DetrxCoDeformableDETRHead)'
+            if not (hasattr(base.bbox_head, 'loss_aux_queries') or hasattr(base.bbox_head, 'loss_by_targets')):
+                raise TypeError(
+                    f'{type(base.bbox_head).__name__} cannot train extra query groups: use a head with '
+                    'CoQueryHeadMixin (DetrxCoDINOHead, DetrxCoDeformableDETRHead) or with fixed-target losses '
+                    '`loss_by_targets` (CondDETRHead)')
 
         # Released checkpoints of mmdet's projects/CO-DETR Co-DINO load as they are.
         self.register_load_state_dict_pre_hook(self._convert_reference_checkpoint)
@@ -165,6 +205,8 @@ class DetrxCoDETR(BaseDetector):
     def _query_group_kind(base) -> str:
         if hasattr(base, 'forward_decoder_query_group'):
             return 'custom'
+        if isinstance(base, CondDETR):
+            return 'conditional'
         if isinstance(base, DINO):
             return 'dino'
         if isinstance(base, DeformableDETR):
@@ -297,7 +339,14 @@ class DetrxCoDETR(BaseDetector):
         query = self.query_generator(group.boxes, group_idx)
         decoder_outputs = self.decode_query_group(group, query, decoder_inputs)
         all_cls_scores, all_bbox_preds = head(**decoder_outputs)
-        group_losses = head.loss_aux_queries(all_cls_scores, all_bbox_preds, group, batch_img_metas)
+        if hasattr(head, 'loss_aux_queries'):
+            group_losses = head.loss_aux_queries(all_cls_scores, all_bbox_preds, group, batch_img_metas)
+        else:
+            all_cls_scores, all_bbox_preds = to_float32((all_cls_scores, all_bbox_preds))
+            targets = group_layer_targets(group, all_cls_scores.size(0), head.num_classes)
+            with float32_scope(all_cls_scores):
+                group_losses = head.layer_losses_to_dict(
+                    *head.loss_by_targets(all_cls_scores, all_bbox_preds, targets, batch_img_metas))
         return _scale_losses(group_losses, self.aux_query_loss_weight, f'aux{group_idx}.q.')
 
     def decode_query_group(self, group: CoQueryGroup, query: Tensor, decoder_inputs: Dict) -> Dict:
@@ -309,13 +358,24 @@ class DetrxCoDETR(BaseDetector):
             decoder_inputs: The base's decoder inputs of the main pass (memory, masks, level layout).
 
         Returns:
-            ``hidden_states`` (num_layers, bs, n, C) and ``references`` as the base head's forward takes.
+            ``hidden_states`` (num_layers, bs, n, C) and ``references`` as the base head's forward takes
+            (Conditional DETR: the box centres, (bs, n, 2)).
         """
         base = self.query_head
         attn_mask = group.self_attn_mask(base.decoder.layers[0].self_attn.num_heads)
         if self._base_kind == 'custom':
             return base.forward_decoder_query_group(
                 query=query, boxes=group.boxes, self_attn_mask=attn_mask, **decoder_inputs)
+        if self._base_kind == 'conditional':
+            query_pos, query = query.split(self.embed_dims, dim=-1)
+            return base.forward_decoder(
+                query=query,
+                query_pos=query_pos,
+                memory=decoder_inputs['memory'],
+                memory_mask=decoder_inputs['memory_mask'],
+                memory_pos=decoder_inputs['memory_pos'],
+                self_attn_mask=attn_mask,
+                reference_points=group.boxes[..., :2])
         common = {k: decoder_inputs[k] for k in
                   ('memory', 'memory_mask', 'spatial_shapes', 'level_start_index', 'valid_ratios')}
         if self._base_kind == 'dino':

@@ -5,3 +5,4 @@ from .conditional_detr_layers import CondDETRDecoder, CondDETRDecoderLayer  # no
 from .modular_detr_layers import (ModularDetrDecoder, ModularDetrDecoderLayer, ModularDetrEncoder,  # noqa: F401
                                   ModularDetrEncoderLayer)
 from .co_detr_layers import DetrxCoMemoryNeck, DetrxCoPositiveQueryGenerator  # noqa: F401
+from .up_detr_layers import QueryPatchEncoder  # noqa: F401
