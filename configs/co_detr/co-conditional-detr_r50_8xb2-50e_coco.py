@@ -1,5 +1,6 @@
-# Co-Conditional-DETR: Co-DETR around our Conditional DETR (configs/conditional_detr/conditional-detr_r50_8xb2-50e_coco.py:
-# ResNet-50 C5, 6+6 layers, 300 queries, DETR augmentation, AdamW 1e-4, 50 epochs, lr x0.1 at 40, batch 8x2).
+# Co-Conditional-DETR: Co-DETR around our Conditional DETR
+# (configs/conditional_detr/conditional-detr_r50_8xb2-50e_coco.py: ResNet-50 C5, 6+6 layers, 300 queries, DETR
+# augmentation, AdamW 1e-4, 50 epochs, lr x0.1 at 40, batch 8x2), with the standard torchvision backbone init.
 # The single stride-32 encoder level becomes a pyramid of strides 8-128 (the paper's multi-scale adapter for
 # single-scale encoders: 2 levels of 2x bilinear upsampling + 3x3 conv, 2 levels of stride-2 3x3 conv), on which
 # the auxiliary heads are trained: RPN + RoI head (aux0) and ATSS (aux1), as in the paper's K=2 setting.

@@ -698,6 +698,21 @@ def test_inference_benchmark_core_detections_identical(make_cfg):
     assert not bench.same_detections(a, b)
 
 
+def test_training_benchmark_checks_source_and_patches_only_cuda_indices(tmp_path):
+    bench = _bench_module('co_detr')
+    with pytest.raises(SystemExit, match='not a directory'):
+        bench.find_reference(str(tmp_path / 'missing'))
+    with pytest.raises(SystemExit, match='lacks projects/CO-DETR'):
+        bench.find_reference(str(tmp_path))
+    source = ('x = 1\n'
+              'idx = torch.randperm(\n    pos_inds.shape[0])[:max_num_coords].cuda()\n'
+              'other = torch.randperm(neg_inds.shape[0])[:padding_shape].cuda()\n')
+    patched, changes = bench.patch_for_cpu(source)
+    assert len(changes) == 2 and '.cuda()' not in patched
+    assert 'torch.randperm(\n    pos_inds.shape[0])[:max_num_coords].to(pos_inds.device)' in patched
+    assert patched.startswith('x = 1\n')
+
+
 # ---------------------------------------------------------------- checkpoints of mmdet's projects/CO-DETR
 def _co_dino_r50():
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'co_detr', 'co-dino-5scale_r50_8xb2-lsj-1x_coco.py'))
@@ -744,7 +759,8 @@ def test_reference_co_dino_checkpoint_keys_load_strict():
 # ---------------------------------------------------------------- configs
 def test_configs_build():
     config_dir = osp.join(REPO, 'configs', 'co_detr')
-    for name in ('co-dino_r18_1xb2-12e_coco128.py', 'co-deformable-detr_r50_8xb2-1x_coco.py'):
+    for name in ('co-dino_r18_1xb2-12e_coco128.py', 'co-deformable-detr_r50_8xb2-1x_coco.py',
+                 'co-conditional-detr_r18_1xb2-12e_coco128.py', 'co-conditional-detr_r50_8xb2-50e_coco.py'):
         cfg = Config.fromfile(osp.join(config_dir, name))
         cfg.model.backbone.init_cfg = None
         model = MODELS.build(cfg.model)

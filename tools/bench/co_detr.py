@@ -300,8 +300,8 @@ def main(args: argparse.Namespace) -> None:
         ref = build(ref_cfg, args.seed)
         ours = build(ours_cfg, args.seed + 1)
         ours.load_state_dict(ref.state_dict(), strict=True)  # reference keys, converted by our load hook
-        weights = osp.join(workdir, 'ours.pth')
-        torch.save(ours.state_dict(), weights)
+        weights = osp.join(workdir, 'reference.pth')  # reference layout: both load it
+        torch.save(ref.state_dict(), weights)
         inputs, samples = make_batch(args)
 
         print(f'mmdet CO-DETR: {co_detr_dir}; patched for CPU: ' + (''.join(f'\n  {c}' for c in changes) or 'nothing'))

@@ -103,8 +103,8 @@ class DetrxCoDETR(BaseDetector):
     Args:
         query_head: Config of the base detector (e.g. mmdet's ``DINO`` with ``bbox_head`` of type
             ``DetrxCoDINOHead``, ``DeformableDETR`` with ``DetrxCoDeformableDETRHead``, or our ``CondDETR``
-            with ``CondDETRHead``), with its own ``train_cfg`` / ``test_cfg``. Its backbone and neck may be given here or below; they are built
-            once and kept at the top level (``backbone.*``, ``neck.*``).
+            with ``CondDETRHead``), with its own ``train_cfg`` / ``test_cfg``. Its backbone and neck may be
+            given here or below; they are built once and kept at the top level (``backbone.*``, ``neck.*``).
         backbone: Backbone config; overrides ``query_head.backbone``.
         neck: Neck config; overrides ``query_head.neck``.
         rpn_head: Auxiliary RPN (required by ``roi_head``), e.g. mmdet's ``RPNHead`` with its ``train_cfg``

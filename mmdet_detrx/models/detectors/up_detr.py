@@ -50,7 +50,8 @@ class UPDETRMixin:
     mask, which reaches the decoder as ``self_attn_mask``. The patch features also reach the head
     (``patch_feats``) as targets of the feature reconstruction. The base detector's state dict keys are kept,
     so a pre-trained checkpoint loads into the base detector for fine-tuning (the extra ``patch_encoder.*``
-    and ``bbox_head.feature_align.*`` keys are unused there).
+    and ``bbox_head.feature_align.*`` keys are unused there; ``tools/model_converters/up_detr_to_finetune.py``
+    writes a checkpoint with only the transferable weights).
 
     Args:
         patch_encoder (dict): config of the query-patch encoder (default type ``QueryPatchEncoder``;
