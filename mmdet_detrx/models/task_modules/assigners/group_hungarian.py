@@ -269,7 +269,9 @@ class GroupHungarianAssigner(BatchedHungarianAssigner):
         """
         binary_preds, query_labels = [], []
         for i, pred in enumerate(batch_pred_instances):
-            num = len(pred)
+            # InstanceData's len() reads an arbitrary field (its fields are a set): count the predictions
+            # from the fields the costs use, so a short query_labels is caught whatever the set order.
+            num = next((len(pred.get(f)) for f in ('scores', 'bboxes') if f in pred), len(pred))
             if 'query_labels' not in pred:
                 if num:
                     raise ValueError(f'pred_instances of image {i} has no "query_labels" (Q, ): the category each '
