@@ -69,6 +69,3 @@ model = dict(
             ])),
     test_cfg=dict(max_per_img=100))
 
-# The decoder keeps mmdet's parameter layout, in which the query-position projection of the cross-attention
-# exists in every layer but only the first uses it (keep_query_pos=False): DDP must allow unused parameters.
-find_unused_parameters = True

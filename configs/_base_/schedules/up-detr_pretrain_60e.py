@@ -11,7 +11,7 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[40], gamma=0.1)
 ]
 custom_hooks = [dict(type='FreezeModulesHook', modules=['backbone'])]
-# the frozen backbone gets no gradients: DistributedDataParallel must allow that
-find_unused_parameters = True
+# the frozen backbone gets no gradients: DistributedDataParallel must allow that (find_unused_parameters=True,
+# set in ../default_runtime.py)
 # reference: 8 GPUs x 32 images
 auto_scale_lr = dict(enable=False, base_batch_size=256)
