@@ -1,7 +1,7 @@
 """BCCD blood-cell detection dataset (VOC layout, 3 classes)."""
 import os.path as osp
 import xml.etree.ElementTree as ET
-from typing import List, Optional, Union
+from typing import List, Union
 
 from mmdet.datasets import XMLDataset
 from mmdet.registry import DATASETS

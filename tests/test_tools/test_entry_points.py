@@ -1,6 +1,5 @@
 """The stock-runner entry points on real (vendored) data: train/test, resume, load_from, mim, distributed,
 and mmdet's own train script run from outside the repository."""
-import glob
 import os
 import os.path as osp
 import sys

@@ -13,13 +13,7 @@ import torch
 from mmengine.structures import InstanceData
 
 from bench._common import summarize, time_interleaved
-from bench.hungarian import random_boxes, warm_allocator
-
-MATCH_COSTS = [
-    dict(type='FocalLossCost', weight=2.0),
-    dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-    dict(type='IoUCost', iou_mode='giou', weight=2.0)
-]
+from bench.hungarian import MATCH_COSTS, random_boxes, warm_allocator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

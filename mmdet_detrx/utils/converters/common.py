@@ -279,3 +279,50 @@ def detr_family_target_keys(info: dict, with_num_batches_tracked: bool) -> List[
                 'bbox_head.fc_reg'):
         keys += [f'{mod}.{p}' for p in wb]
     return keys
+
+
+def apply_key_rules(sd: Mapping[str, torch.Tensor], rules: Sequence[KeyRule], report: 'ConversionReport',
+                    rows: Optional[List[int]], add_num_batches_tracked: bool,
+                    unused_reason: Callable[[str, Optional[str]], str]) -> None:
+    """Maps every source key through ``rules`` into ``report.state_dict`` / ``report.key_map``.
+
+    Args:
+        sd: source state dict.
+        rules: compiled key rules (:func:`compile_rules`).
+        report: filled in place; keys without a target go to ``report.unused`` with
+            ``unused_reason(key, target)`` (``target`` is None or a :class:`NoCounterpart`).
+        rows: class rows to keep in ``bbox_head.fc_cls.*`` (None keeps all).
+        add_num_batches_tracked: add a zero ``num_batches_tracked`` next to every backbone BN lacking one.
+
+    Raises:
+        ConversionError: two source keys map to the same target.
+    """
+    out = report.state_dict
+    for key, value in sd.items():
+        target = map_key(rules, key)
+        if target is None or isinstance(target, NoCounterpart):
+            report.unused[key] = unused_reason(key, target)
+            continue
+        if target in out:  # cannot happen with consistent rules; guards against future edits
+            raise ConversionError(f'two source keys map to {target}')
+        if rows is not None and target.startswith('bbox_head.fc_cls.'):
+            value = value[rows]
+        out[target] = value
+        report.key_map[key] = target
+        nbt = num_batches_tracked_key(key, target, sd) if add_num_batches_tracked else None
+        if nbt is not None:
+            out[nbt] = torch.tensor(0, dtype=torch.long)
+
+
+def settle_expected_keys(report: 'ConversionReport', expected: Sequence[str], backbone_block: str) -> None:
+    """Records the expected target keys the conversion left missing, and moves keys of the output that the
+    inferred structure does not explain (e.g. a stray backbone block) from the output to ``report.unused``."""
+    out = report.state_dict
+    report.missing = [k for k in expected if k not in out]
+    unexplained = set(out) - set(expected)
+    for key, target in list(report.key_map.items()):
+        if target in unexplained:
+            report.unused[key] = f'outside the {backbone_block} ResNet layout inferred from the other backbone keys'
+            del report.key_map[key]
+    for target in unexplained:
+        del out[target]

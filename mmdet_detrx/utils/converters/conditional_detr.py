@@ -72,7 +72,7 @@ import torch
 
 from .common import (DETR_FAMILY_RULES, PARAM, SRC_DEC, ClassMapping, ConversionError, ConversionReport,
                      NoCounterpart, class_rows, compile_rules, describe_detr_family, detr_family_target_keys,
-                     format_keys, map_key, num_batches_tracked_key, require_tensors, unwrap_state_dict)
+                     apply_key_rules, format_keys, require_tensors, settle_expected_keys, unwrap_state_dict)
 
 # Keys every official Conditional DETR detection checkpoint has; used to recognise the format.
 SIGNATURE_KEYS = (
@@ -187,35 +187,10 @@ def convert_conditional_detr_with_report(src_state_dict: Mapping,
     info = describe_detr_family(sd)
     rows = class_rows(class_mapping, info['num_classes'])
     report = ConversionReport(state_dict=OrderedDict(), class_rows=rows, info=info)
-    out = report.state_dict
-    for key, value in sd.items():
-        target = map_key(_RULES, key)
-        if target is None:
-            report.unused[key] = 'no counterpart in mmdet ConditionalDETR'
-            continue
-        if isinstance(target, NoCounterpart):
-            report.unused[key] = str(target)
-            continue
-        if target in out:  # cannot happen with the rules above, guard against future edits
-            raise ConversionError(f'two source keys map to {target}')
-        if rows is not None and target.startswith('bbox_head.fc_cls.'):
-            value = value[rows]
-        out[target] = value
-        report.key_map[key] = target
-        nbt = num_batches_tracked_key(key, target, sd) if add_num_batches_tracked else None
-        if nbt is not None:
-            out[nbt] = torch.tensor(0, dtype=torch.long)
-    expected = _expected_target_keys(info, add_num_batches_tracked)
-    report.missing = [k for k in expected if k not in out]
-    # keys of the output that the inferred structure does not explain (e.g. a stray backbone block)
-    unexplained = set(out) - set(expected)
-    for key, target in list(report.key_map.items()):
-        if target in unexplained:
-            report.unused[key] = (f'outside the {info["backbone_block"]} ResNet layout inferred from the '
-                                  'other backbone keys')
-            del report.key_map[key]
-    for target in unexplained:
-        del out[target]
+    apply_key_rules(sd, _RULES, report, rows, add_num_batches_tracked,
+                    lambda key, target: str(target) if target is not None else 'no counterpart in mmdet '
+                    'ConditionalDETR')
+    settle_expected_keys(report, _expected_target_keys(info, add_num_batches_tracked), info['backbone_block'])
     return report
 
 

@@ -61,9 +61,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 
-from .common import (DETR_FAMILY_RULES, PARAM, SRC_DEC, ClassMapping, ConversionError, ConversionReport,
-                     NoCounterpart, class_rows, compile_rules, describe_detr_family, detr_family_target_keys,
-                     format_keys, map_key, num_batches_tracked_key, require_tensors, unwrap_state_dict)
+from .common import (DETR_FAMILY_RULES, PARAM, SRC_DEC, ClassMapping, ConversionError, ConversionReport, class_rows,
+                     compile_rules, describe_detr_family, detr_family_target_keys, apply_key_rules, format_keys,
+                     require_tensors, settle_expected_keys, unwrap_state_dict)
 
 # ---------------------------------------------------------------------------------------------------
 # transfer: our pre-training checkpoint -> fine-tuning initialisation
@@ -241,31 +241,15 @@ def convert_official_up_detr_with_report(src: Mapping,
     info = describe_official_up_detr(sd)
     rows = _official_class_rows(class_mapping, info['num_classes'], info['pretraining'])
     report = ConversionReport(state_dict=OrderedDict(), class_rows=rows, info=info)
-    out = report.state_dict
-    for key, value in sd.items():
-        target = map_key(_OFFICIAL_RULES, key)
-        if target is None or isinstance(target, NoCounterpart):
-            reason = str(target) if target is not None else f"no counterpart in our {info['target']}"
-            if key.startswith('transformer.encoder.norm.'):
-                reason += '; the official model is pre-norm, ours post-norm (outputs differ)'
-            report.unused[key] = reason
-            continue
-        if rows is not None and target.startswith('bbox_head.fc_cls.'):
-            value = value[rows]
-        out[target] = value
-        report.key_map[key] = target
-        nbt = num_batches_tracked_key(key, target, sd) if add_num_batches_tracked else None
-        if nbt is not None:
-            out[nbt] = torch.tensor(0, dtype=torch.long)
-    expected = _official_target_keys(info, add_num_batches_tracked)
-    report.missing = [k for k in expected if k not in out]
-    unexplained = set(out) - set(expected)
-    for key, target in list(report.key_map.items()):
-        if target in unexplained:
-            report.unused[key] = f'outside the {info["backbone_block"]} ResNet layout of the other backbone keys'
-            del report.key_map[key]
-    for target in unexplained:
-        del out[target]
+
+    def unused_reason(key: str, target: Optional[str]) -> str:
+        reason = str(target) if target is not None else f"no counterpart in our {info['target']}"
+        if key.startswith('transformer.encoder.norm.'):
+            reason += '; the official model is pre-norm, ours post-norm (outputs differ)'
+        return reason
+
+    apply_key_rules(sd, _OFFICIAL_RULES, report, rows, add_num_batches_tracked, unused_reason)
+    settle_expected_keys(report, _official_target_keys(info, add_num_batches_tracked), info['backbone_block'])
     return report
 
 
