@@ -14,7 +14,7 @@ class DetrxCocoDataset(CocoDataset):
 
     Same behaviour and metainfo as ``CocoDataset``; additionally a missing data root or image folder, a missing,
     empty or malformed annotation file, an annotation file with no image, and class names in ``metainfo`` that
-    the annotation file does not define are reported with the path or name.
+    the annotation file does not define are reported with the path or name. The file is parsed once.
     """
 
     def load_data_list(self) -> List[dict]:
@@ -30,4 +30,13 @@ class DetrxCocoDataset(CocoDataset):
         if unknown:
             raise ValueError(f'class name(s) {unknown} of the config are not categories of '
                              f'{osp.basename(self.ann_file)!r} (it has {len(known)} categories)')
-        return super().load_data_list()
+        # Hand mmdet the dict parsed above instead of letting pycocotools read the file again.
+        preloaded = self.COCOAPI()
+        preloaded.dataset = data
+        preloaded.createIndex()
+        preloaded.img_ann_map, preloaded.cat_img_map = preloaded.imgToAnns, preloaded.catToImgs
+        self.COCOAPI = lambda _path: preloaded
+        try:
+            return super().load_data_list()
+        finally:
+            del self.COCOAPI  # back to the class attribute

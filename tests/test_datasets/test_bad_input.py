@@ -101,3 +101,19 @@ def test_bccd_unknown_class_and_missing_xml(tmp_path):
 def test_unknown_config_name_suggests():
     with pytest.raises(FileNotFoundError, match="config not found: 'no-such-config'"):
         resolve_config('no-such-config')
+
+
+def test_coco_annotation_file_is_parsed_once(monkeypatch):
+    """The checks and mmdet's loader share one parse of the annotation json (large files load once)."""
+    calls = []
+    real_load = json.load
+
+    def counting_load(f, *args, **kwargs):
+        calls.append(getattr(f, 'name', f))
+        return real_load(f, *args, **kwargs)
+
+    monkeypatch.setattr(json, 'load', counting_load)
+    ds = DATASETS.build(coco_cfg())
+    assert len(calls) == 1 and calls[0].endswith('instances_train2017.json'), calls
+    assert len(ds) == 128 and ds.cat_ids[:2] == [1, 2]
+    assert sum(len(ds.get_data_info(i)['instances']) for i in range(len(ds))) == 939
