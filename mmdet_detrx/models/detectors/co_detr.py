@@ -117,6 +117,8 @@ class DetrxCoDETR(BaseDetector):
         with_pos_queries: Whether the auxiliary heads' positives become extra decoder queries.
         aux_head_loss_weight: Multiplier of every auxiliary head loss.
         aux_query_loss_weight: Multiplier of every decoder layer's positive-query loss.
+        num_classes: If given, the number of classes of the base detector's head, every auxiliary dense head
+            and every RoI head's ``bbox_head`` (so a config for another dataset changes one number).
         train_cfg: ``rpn_proposal``: proposal config of the auxiliary RPN during training (defaults to the
             RPN's ``test_cfg``).
         test_cfg: ``eval_module`` in ('detr', 'one-stage', 'two-stage'), default 'detr' (the base detector
@@ -137,11 +139,18 @@ class DetrxCoDETR(BaseDetector):
                  with_pos_queries: bool = True,
                  aux_head_loss_weight: float = 1.0,
                  aux_query_loss_weight: float = 1.0,
+                 num_classes: Optional[int] = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         query_head = ConfigDict(copy.deepcopy(query_head))
+        roi_head = [ConfigDict(copy.deepcopy(cfg)) for cfg in roi_head or []]
+        bbox_head = [ConfigDict(copy.deepcopy(cfg)) for cfg in bbox_head or []]
+        if num_classes is not None:
+            # one label space for every head: a config for another dataset changes one number
+            for head_cfg in [query_head.bbox_head, *bbox_head, *[cfg.bbox_head for cfg in roi_head]]:
+                head_cfg['num_classes'] = num_classes
         if data_preprocessor is None:
             data_preprocessor = query_head.get('data_preprocessor', None)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -167,12 +176,11 @@ class DetrxCoDETR(BaseDetector):
         assert self.test_cfg.get('eval_module', 'detr') in EVAL_MODULES, \
             f'test_cfg.eval_module must be one of {EVAL_MODULES}'
 
-        roi_head, bbox_head = list(roi_head or []), list(bbox_head or [])
         assert rpn_head is not None or not roi_head, 'roi_head needs an rpn_head for its proposals'
         if rpn_head is not None:
             self.rpn_head = MODELS.build(ConfigDict(rpn_head))
-        self.roi_head = ModuleList([MODELS.build(ConfigDict(cfg)) for cfg in roi_head])
-        self.bbox_head = ModuleList([MODELS.build(ConfigDict(cfg)) for cfg in bbox_head])
+        self.roi_head = ModuleList([MODELS.build(cfg) for cfg in roi_head])
+        self.bbox_head = ModuleList([MODELS.build(cfg) for cfg in bbox_head])
         self.aux_head_loss_weight = aux_head_loss_weight
         self.aux_query_loss_weight = aux_query_loss_weight
 

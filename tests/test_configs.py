@@ -1,0 +1,33 @@
+"""Every shipped config parses, and the dataset-specific small configs agree with their data."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+                 if '_base_' not in p)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, osp.join(REPO, 'configs')) for p in CONFIGS])
+def test_config_parses(path):
+    cfg = Config.fromfile(path)
+    assert 'model' in cfg and cfg.default_scope == 'mmdet'
+    assert 'mmdet_detrx' in cfg.custom_imports.imports
+
+
+def test_co_detr_num_classes_reaches_every_head():
+    register_all_modules()
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'co_detr', 'co-conditional-detr_r18_1xb2-12e_bccd.py'))
+    assert cfg.train_dataloader.dataset.type == 'BCCDDataset'
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    heads = [model.query_head.bbox_head, *model.bbox_head, *[r.bbox_head for r in model.roi_head]]
+    assert len(heads) == 3 and all(h.num_classes == 3 for h in heads)
+    # the classifier widths follow: 3 sigmoid outputs for CondDETR/ATSS, 3 + background for the RoI head
+    assert model.query_head.bbox_head.fc_cls.out_features == 3
+    assert model.roi_head[0].bbox_head.fc_cls.out_features == 4
