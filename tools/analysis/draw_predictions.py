@@ -8,12 +8,12 @@ number of boxes drawn.
 import argparse
 import os
 import os.path as osp
+import sys
 
-import mmcv
-import numpy as np
-
-import mmdet_detrx  # noqa: F401
-from mmdet_detrx.utils.cli import check_checkpoint, resolve_config
+if osp.dirname(osp.abspath(__file__)) not in sys.path:  # the shared helpers of tools/analysis (_draw.py)
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import mmdet_detrx  # noqa: F401,E402
+from _draw import load_detector, read_rgb, top_instances  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -32,30 +32,22 @@ def parse_args(argv=None):
 def draw_predictions(config: str, checkpoint: str, images, out_dir: str, score_thr: float = 0.3,
                      max_boxes: int = 30, device: str = 'cpu') -> list:
     """Runs the detector on ``images`` and writes one PNG per image. Returns [(path, n_boxes)]."""
-    from mmdet.apis import inference_detector, init_detector
+    from mmdet.apis import inference_detector
     from mmdet.registry import VISUALIZERS
 
-    model = init_detector(resolve_config(config), check_checkpoint(checkpoint), device=device)
+    model = load_detector(config, checkpoint, device=device)
     visualizer = VISUALIZERS.build(dict(type='DetLocalVisualizer', name=f'draw_{id(model)}'))
     visualizer.dataset_meta = model.dataset_meta
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for path in images:
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'image not found: {path!r}')
-        img = mmcv.imread(path, channel_order='rgb')
-        if img is None:
-            raise OSError(f'cannot read image {path!r}')
+        img = read_rgb(path)
         result = inference_detector(model, path)
-        inst = result.pred_instances
-        keep = inst.scores >= score_thr
-        inst = inst[keep]
-        if len(inst) > max_boxes:
-            inst = inst[np.argsort(-inst.scores.numpy())[:max_boxes]]
+        inst = top_instances(result.pred_instances, score_thr, max_boxes)
         result.pred_instances = inst
         out = osp.join(out_dir, osp.splitext(osp.basename(path))[0] + '_pred.png')
         visualizer.add_datasample('pred', img, result, draw_gt=False, show=False, pred_score_thr=0.0, out_file=out)
-        written.append((out, len(inst)))
+        written.append((out, len(inst.scores)))
     return written
 
 

@@ -1,0 +1,119 @@
+"""``tools/benchmark.py compare`` and ``convergence`` on the tiny coco128 configs (ours vs mmdet's DETR)."""
+import json
+import os.path as osp
+import sys
+
+import pytest
+
+from tests.conftest import REPO, TINY_CONFIG, assert_ok, run_cmd
+
+PY = sys.executable
+TINY_DETR = osp.join(REPO, 'tests', 'configs', 'tiny_detr_coco128.py')
+ENV = {'OMP_NUM_THREADS': '1'}
+METRICS = ('params', 'flops', 'train_step_s', 'inference_s', 'peak_memory_bytes')
+
+
+@pytest.fixture(scope='module')
+def bench_modules():
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    from bench import _common, compare
+    yield _common, compare
+    sys.path.remove(osp.join(REPO, 'tools'))
+
+
+def _num_params(config: str) -> int:
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import mmdet_detrx  # noqa: F401
+    from mmdet.registry import MODELS
+    init_default_scope('mmdet')
+    model = MODELS.build(Config.fromfile(config).model)
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_compare_json_table_and_ratios(tmp_path):
+    out = tmp_path / 'cmp.json'
+    proc = run_cmd([PY, 'tools/benchmark.py', 'compare', TINY_CONFIG, TINY_DETR, '--repeats', '2', '--warmup', '1',
+                    '--json', str(out)], env=ENV)
+    assert_ok(proc)
+    res = json.loads(out.read_text())
+    for name in METRICS:
+        m = res['metrics'][name]
+        assert m['a'] is not None and m['a'] > 0, (name, m)
+        assert m['b'] is not None and m['b'] > 0, (name, m)
+        assert m['ratio'] == pytest.approx(m['b'] / m['a']), name
+    for name in ('train_step_s', 'inference_s'):
+        m = res['metrics'][name]
+        assert len(m['a_samples']) == len(m['b_samples']) == 2
+        for k in 'ab':
+            sp = m[f'{k}_spread']
+            assert sp['min'] <= sp['q1'] <= sp['median'] <= sp['q3'] <= sp['max']
+            assert sp['median'] == pytest.approx(m[k])
+    assert res['metrics']['params']['a'] == _num_params(TINY_CONFIG)
+    assert res['metrics']['params']['b'] == _num_params(TINY_DETR)
+    assert res['batch']['size'] == 2 and res['batch']['input_shape_a'][:2] == [2, 3]
+    # the progress goes to stderr, the markdown table (with the B/A column) to stdout
+    assert 'train step: repeat 2/2' in proc.stderr
+    assert '| metric | A | B | B/A |' in proc.stdout
+    train_ratio = res['metrics']['train_step_s']['ratio']
+    assert proc.stdout.strip().splitlines()[-1] == f'ratio={train_ratio:.3f}'
+
+
+def test_compare_missing_data_names_the_path(tmp_path):
+    proc = run_cmd([PY, 'tools/benchmark.py', 'compare', TINY_CONFIG, TINY_DETR, '--cfg-options',
+                    f'train_dataloader.dataset.data_root={tmp_path}/no_coco/'], env=ENV)
+    assert proc.returncode != 0
+    assert f'{tmp_path}/no_coco/annotations/instances_train2017.json' in proc.stderr
+    assert '--data' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_mmdet_config_and_pretrained_keys(bench_modules):
+    common, compare = bench_modules
+    cfg = common.load_any_config('mmdet::detr/detr_r50_8xb2-150e_coco.py')
+    assert cfg.model.type == 'DETR' and cfg.default_scope == 'mmdet'
+    assert compare.pretrained_init_keys(cfg.model) == ['model.backbone.init_cfg']
+    assert compare.strip_pretrained(cfg) == ['model.backbone.init_cfg']
+    assert cfg.model.backbone.init_cfg is None
+    assert compare.pretrained_init_keys(cfg.model) == []
+    nested = dict(a=[dict(init_cfg=dict(type='Normal')), dict(init_cfg=[dict(type='Pretrained', checkpoint='x')])])
+    assert compare.pretrained_init_keys(nested) == ['model.a.1.init_cfg']
+    with pytest.raises(FileNotFoundError, match='data/coco/'):
+        compare.check_data(cfg, 'config A')
+    with pytest.raises(FileNotFoundError, match='no_such_config'):
+        common.resolve_any_config('mmdet::detr/no_such_config.py')
+
+
+def test_spread_quartiles(bench_modules):
+    common, _ = bench_modules
+    assert common.spread([4.0, 1.0, 3.0, 2.0, 5.0]) == dict(median=3.0, min=1.0, max=5.0, q1=2.0, q3=4.0)
+    assert common.spread([2.0]) == dict(median=2.0, min=2.0, max=2.0, q1=2.0, q3=2.0)
+
+
+def test_convergence_plot_table_and_reuse(tmp_path):
+    wd, png, js = tmp_path / 'wd', tmp_path / 'plot.png', tmp_path / 'conv.json'
+    cmd = [PY, 'tools/benchmark.py', 'convergence', TINY_CONFIG, TINY_DETR, '--epochs', '1', '--work-dir', str(wd),
+           '--out', str(png), '--json', str(js), '--cfg-options', 'train_dataloader.dataset.indices=2',
+           'val_dataloader.dataset.indices=2']
+    proc = run_cmd(cmd, env=ENV)
+    assert_ok(proc)
+    data = png.read_bytes()
+    assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 2000
+    rows = [line for line in proc.stdout.splitlines() if line.startswith('| ') and not line.startswith('| epoch')]
+    assert len(rows) == 1 and rows[0].startswith('| 1 |'), proc.stdout
+    res = json.loads(js.read_text())
+    assert res['metric'] == 'coco/bbox_mAP'
+    for tag in 'AB':
+        assert list(res['runs'][tag]['values']) == ['1']
+        assert 0.0 <= res['runs'][tag]['values']['1'] <= 1.0
+        assert osp.isfile(osp.join(res['runs'][tag]['work_dir'], 'epoch_1.pth'))
+
+    # finished runs are reused, not trained again
+    png.unlink()
+    again = run_cmd(cmd + ['--resume-existing'], env=ENV)
+    assert_ok(again)
+    assert again.stderr.count('reusing the finished run') == 2
+    assert 'train.py' not in again.stderr
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert json.loads(js.read_text())['runs'] == res['runs']

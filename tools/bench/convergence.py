@@ -1,0 +1,222 @@
+"""Validation metric per epoch of two configs trained with the same seed on the same data: a plot and a table.
+
+Each config is trained by ``tools/train.py`` in its own subprocess, one after the other (so each run is a
+normal MMEngine run with its logs and checkpoints in ``<work-dir>/a_<config>`` and ``<work-dir>/b_<config>``),
+with ``train_cfg.max_epochs=--epochs``, ``train_cfg.val_interval=1`` and ``randomness.seed=--seed``. The
+metric of every epoch is read from the runs' ``<timestamp>/vis_data/scalars.json``: ``coco/bbox_mAP`` or
+``pascal_voc/mAP`` (whichever the runs logged), or ``--metric KEY``. The PNG (``--out``) shows the metric
+against the epoch for both; stdout gets a markdown table with one row per epoch.
+
+``--resume-existing`` reuses the runs already in the work folders: a run that has the metric of every epoch
+is not trained again, a run with checkpoints continues from its latest one (``tools/train.py --resume``).
+Without it every run starts from scratch.
+
+Example::
+
+    python tools/benchmark.py convergence configs/detr/detr_r18_1xb2-12e_bccd.py \\
+        configs/conditional_detr/conditional-detr_r18_1xb2-12e_bccd.py --epochs 12 \\
+        --cfg-options $(cat scripts/scratch_backbone.txt) --work-dir work_dirs/convergence_bccd
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+from bench._common import load_any_config, resolve_any_config
+
+TOOLS_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+KNOWN_METRICS = ('coco/bbox_mAP', 'pascal_voc/mAP')
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('config_a', help='config A: path, our config name, or mmdet::<dir>/<file>.py')
+    parser.add_argument('config_b', help='config B')
+    parser.add_argument('--epochs', type=int, required=True, help='training epochs of each run')
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='overrides for both runs (passed to tools/train.py)')
+    parser.add_argument('--cfg-options-a', nargs='+', default=[], metavar='KEY=VALUE', help='overrides for A only')
+    parser.add_argument('--cfg-options-b', nargs='+', default=[], metavar='KEY=VALUE', help='overrides for B only')
+    parser.add_argument('--work-dir', default='work_dirs/convergence', help='folder of the two runs')
+    parser.add_argument('--out', help='PNG plot (default: <work-dir>/convergence.png)')
+    parser.add_argument('--json', help='write the per-epoch values to this json file')
+    parser.add_argument('--metric', help=f'scalar to compare (default: the first of {", ".join(KNOWN_METRICS)} '
+                        'that the runs logged)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--no-pretrained', action='store_true',
+                        help='set every init_cfg that loads a checkpoint to None (offline machines)')
+    parser.add_argument('--resume-existing', action='store_true',
+                        help='reuse finished runs in the work folders and resume unfinished ones')
+
+
+def progress(msg: str) -> None:
+    print(f'[convergence] {msg}', file=sys.stderr, flush=True)
+
+
+def scalar_files(work_dir: str) -> List[str]:
+    """``<work_dir>/<timestamp>/vis_data/scalars.json`` files, oldest run first."""
+    return sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+
+
+def read_val_rows(files: List[str]) -> List[dict]:
+    """The validation rows (those without a training ``loss``) of the given scalars files, in order."""
+    rows = []
+    for path in files:
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    row = json.loads(line)
+                    if 'loss' not in row and 'step' in row:
+                        rows.append(row)
+    return rows
+
+
+def detect_metric(rows: List[dict], wanted: Optional[str]) -> str:
+    """``wanted`` if given, else the first known mAP key that ``rows`` have; clear error otherwise."""
+    keys = sorted({k for r in rows for k in r if k not in ('step', 'time', 'data_time')})
+    if wanted:
+        if wanted not in keys:
+            raise KeyError(f'metric {wanted!r} was not logged; the validation scalars are: {keys}')
+        return wanted
+    for key in KNOWN_METRICS:
+        if key in keys:
+            return key
+    raise KeyError(f'no {" or ".join(KNOWN_METRICS)} in the validation scalars ({keys}); pass --metric KEY')
+
+
+def per_epoch(rows: List[dict], metric: str) -> Dict[int, float]:
+    """epoch -> metric; a later row of the same epoch (a resumed run) replaces an earlier one."""
+    return {int(r['step']): float(r[metric]) for r in rows if metric in r}
+
+
+def run_training(config_path: str, work_dir: str, options: List[str], resume: bool, log_file: str, tag: str) -> None:
+    """Trains one config with tools/train.py; echoes the validation lines; raises on failure."""
+    cmd = [sys.executable, osp.join(TOOLS_DIR, 'train.py'), config_path, '--work-dir', work_dir]
+    if resume:
+        cmd.append('--resume')
+    cmd += ['--cfg-options'] + options
+    progress(f'{tag}: {" ".join(cmd)}  (log: {log_file})')
+    t0 = time.time()
+    with open(log_file, 'a') as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        seen = 0
+        while proc.poll() is None:
+            time.sleep(2)
+            seen = _echo_val_lines(log_file, seen, tag)
+        _echo_val_lines(log_file, seen, tag)
+    if proc.returncode != 0:
+        with open(log_file) as f:
+            tail = f.read()[-3000:]
+        raise RuntimeError(f'training {tag} failed (exit {proc.returncode}); log {log_file}:\n{tail}')
+    progress(f'{tag}: done in {time.time() - t0:.0f} s')
+
+
+def _echo_val_lines(log_file: str, seen: int, tag: str) -> int:
+    with open(log_file, errors='replace') as f:
+        lines = f.readlines()
+    for line in lines[seen:]:
+        if 'Epoch(val)' in line and 'eta:' not in line:  # the summary line of each validation
+            progress(f'{tag}: {line[line.index("Epoch(val)"):].strip()[:200]}')
+    return len(lines)
+
+
+def plot(curves: Dict[str, Dict[int, float]], metric: str, out: str, title: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for label, values in curves.items():
+        epochs = sorted(values)
+        ax.plot(epochs, [values[e] for e in epochs], marker='o', label=label)
+    ax.set_xlabel('epoch')
+    ax.set_ylabel(metric)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def main(args: argparse.Namespace) -> None:
+    if args.epochs < 1:
+        sys.exit('error: --epochs must be at least 1')
+    runs = {}
+    for tag, config, extra in (('A', args.config_a, args.cfg_options_a), ('B', args.config_b, args.cfg_options_b)):
+        try:
+            path = resolve_any_config(config)
+        except FileNotFoundError as e:
+            sys.exit(f'error: {e}')
+        stem = osp.splitext(osp.basename(path))[0]
+        options = [f'train_cfg.max_epochs={args.epochs}', 'train_cfg.val_interval=1',
+                   f'randomness.seed={args.seed}'] + list(args.cfg_options) + list(extra)
+        if '::' in config:
+            options.append(f'default_scope={config.partition("::")[0]}')
+        if args.no_pretrained:
+            from bench.compare import pretrained_init_keys
+            cfg = load_any_config(config)
+            options += [f'{k}=None' for k in pretrained_init_keys(cfg.model)]
+        runs[tag] = dict(config=config, path=path, label=f'{tag}: {stem}', options=options,
+                         work_dir=osp.join(args.work_dir, f'{tag.lower()}_{stem}'))
+
+    metric = args.metric
+    for tag, run in runs.items():
+        wd = run['work_dir']
+        os.makedirs(wd, exist_ok=True)
+        before = scalar_files(wd)
+        if args.resume_existing and before:
+            rows = read_val_rows(before)
+            done = per_epoch(rows, detect_metric(rows, metric)) if rows and _has_metric(rows, metric) else {}
+            if all(e in done for e in range(1, args.epochs + 1)):
+                progress(f'{tag}: reusing the finished run in {wd}')
+                continue
+            has_ckpt = bool(glob.glob(osp.join(wd, 'epoch_*.pth')))
+            run_training(run['path'], wd, run['options'], has_ckpt, osp.join(args.work_dir, f'{tag.lower()}.log'),
+                         tag)
+        else:
+            run_training(run['path'], wd, run['options'], False, osp.join(args.work_dir, f'{tag.lower()}.log'), tag)
+            new = [f for f in scalar_files(wd) if f not in before]
+            run['files'] = new
+    curves = {}
+    for tag, run in runs.items():
+        files = run.get('files') or scalar_files(run['work_dir'])
+        rows = read_val_rows(files)
+        if not rows:
+            sys.exit(f'error: run {tag} logged no validation scalars under {run["work_dir"]}')
+        metric = detect_metric(rows, metric)
+        values = per_epoch(rows, metric)
+        curves[tag] = {e: v for e, v in values.items() if e <= args.epochs}
+
+    out = args.out or osp.join(args.work_dir, 'convergence.png')
+    title = f'{runs["A"]["label"]} vs {runs["B"]["label"]} (seed {args.seed})'
+    plot({runs[t]['label']: curves[t] for t in runs}, metric, out, title)
+    progress(f'wrote {out}')
+
+    epochs = sorted(set(curves['A']) | set(curves['B']))
+    print(f'A = {runs["A"]["config"]}\nB = {runs["B"]["config"]}\n')
+    print(f'| epoch | A {metric} | B {metric} |')
+    print('|---|---|---|')
+    for e in epochs:
+        cells = [f'{curves[t][e]:.4f}' if e in curves[t] else '-' for t in 'AB']
+        print(f'| {e} | {cells[0]} | {cells[1]} |')
+    if args.json:
+        res = dict(metric=metric, epochs=args.epochs, seed=args.seed, plot=out,
+                   runs={t: dict(config=r['config'], work_dir=r['work_dir'], cfg_options=r['options'],
+                                 values={str(e): v for e, v in sorted(curves[t].items())}) for t, r in runs.items()})
+        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'w') as f:
+            json.dump(res, f, indent=2)
+        progress(f'wrote {args.json}')
+
+
+def _has_metric(rows: List[dict], metric: Optional[str]) -> bool:
+    try:
+        detect_metric(rows, metric)
+        return True
+    except KeyError:
+        return False
