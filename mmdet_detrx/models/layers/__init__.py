@@ -7,3 +7,4 @@ from .modular_detr_layers import (ModularDetrDecoder, ModularDetrDecoderLayer, M
 from .co_detr_layers import DetrxCoMemoryNeck, DetrxCoPositiveQueryGenerator  # noqa: F401
 from .up_detr_layers import QueryPatchEncoder  # noqa: F401
 from .metr_class_embeddings import load_class_embeddings, save_class_embeddings  # noqa: F401
+from .metr_layers import METRCategoryExtractor, METRQueryGenerator  # noqa: F401

@@ -1,0 +1,14 @@
+# METR (small): one Deformable-DETR-style detector trained jointly on coco128 (80 COCO classes) and BCCD
+# (RBC/WBC/Platelets) WITHOUT merging label spaces. Every sample carries its label space; the category
+# extractor scores the classes of that space from their MiniLM name embeddings, the top/gt K=10 categories
+# get class-specific queries, and predictions carry the space's own class ids (metrics per space).
+# Offline: --cfg-options $(cat scripts/scratch_backbone.txt) (no ImageNet weights). See docs/metr.md.
+_base_ = [
+    '../_base_/models/metr_r18.py',
+    '../_base_/datasets/metr_coco128-bccd.py',
+    '../_base_/schedules/adamw_12e.py',
+    '../_base_/default_runtime.py',
+]
+default_scope = 'mmdet'
+custom_imports = dict(imports=['mmdet_detrx'], allow_failed_imports=False)
+model = dict(label_spaces={{_base_.metr_class_embeddings}}, num_categories=10)

@@ -1,0 +1,120 @@
+# METR for real users: ResNet-50 Deformable-DETR-style METR (mmdet's deformable-detr_r50_16xb2-50e_coco sizes:
+# 256-d, 6+6 layers, 4 levels, 300 queries) pre-trained jointly on COCO 2017 (80 classes) and Objects365 v2
+# (365 classes) without merging label spaces; K=20 categories per image, 15 queries each.
+# Needs: data/coco (mmdet layout), data/objects365 (zhiyuan_objv2_{train,val}.json) and the class embeddings of
+# both label spaces: COCO's is committed (data/class_embeddings/coco_minilm-l6.pt), Objects365's is written once:
+#   MMDET=$(python -c 'import mmdet, os; print(os.path.dirname(mmdet.__file__))')
+#   python tools/embed_classnames.py --out data/class_embeddings/o365_minilm-l6.pt \
+#       --classes-from $MMDET/.mim/configs/_base_/datasets/objects365v2_detection.py
+# (see data/class_embeddings/README.md). 8 GPUs x 2 images; scale lr for other batch sizes. docs/metr.md.
+_base_ = [
+    '../_base_/models/metr_r18.py',
+    '../_base_/default_runtime.py',
+]
+default_scope = 'mmdet'
+custom_imports = dict(imports=['mmdet_detrx'], allow_failed_imports=False)
+embed_dims = 256
+embeddings_dir = '{{ fileDirname }}/../../data/class_embeddings/'
+model = dict(
+    num_queries=300,
+    num_categories=20,
+    with_box_refine=False,
+    label_spaces=dict(
+        coco=dict(embeddings=embeddings_dir + 'coco_minilm-l6.pt', classes=None),
+        o365=dict(embeddings=embeddings_dir + 'o365_minilm-l6.pt', classes=None)),
+    backbone=dict(depth=50, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    neck=dict(in_channels=[512, 1024, 2048], out_channels=embed_dims),
+    encoder=dict(
+        num_layers=6,
+        layer_cfg=dict(
+            self_attn_cfg=dict(embed_dims=embed_dims),
+            ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=1024))),
+    decoder=dict(
+        num_layers=6,
+        layer_cfg=dict(
+            self_attn_cfg=dict(embed_dims=embed_dims),
+            cross_attn_cfg=dict(embed_dims=embed_dims),
+            ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=1024))),
+    positional_encoding=dict(num_feats=embed_dims // 2),
+    category_extractor=dict(num_layers=2, feedforward_channels=1024),
+    bbox_head=dict(embed_dims=embed_dims))
+
+# ---------------------------------------------------------------- data: COCO + Objects365 v2, local labels
+backend_args = None
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='RandomChoice',
+        transforms=[[
+            dict(type='RandomChoiceResize',
+                 scales=[(480, 1333), (512, 1333), (544, 1333), (576, 1333), (608, 1333), (640, 1333),
+                         (672, 1333), (704, 1333), (736, 1333), (768, 1333), (800, 1333)],
+                 keep_ratio=True)
+        ], [
+            dict(type='RandomChoiceResize', scales=[(400, 4200), (500, 4200), (600, 4200)], keep_ratio=True),
+            dict(type='RandomCrop', crop_type='absolute_range', crop_size=(384, 600), allow_negative_crop=True),
+            dict(type='RandomChoiceResize',
+                 scales=[(480, 1333), (512, 1333), (544, 1333), (576, 1333), (608, 1333), (640, 1333),
+                         (672, 1333), (704, 1333), (736, 1333), (768, 1333), (800, 1333)],
+                 keep_ratio=True)
+        ]]),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+]
+coco_root = 'data/coco/'
+o365_root = 'data/objects365/'
+coco_train = dict(type='CocoDataset', data_root=coco_root, ann_file='annotations/instances_train2017.json',
+                  data_prefix=dict(img='train2017/'), filter_cfg=dict(filter_empty_gt=False, min_size=32),
+                  pipeline=train_pipeline, backend_args=backend_args)
+o365_train = dict(type='Objects365V2Dataset', data_root=o365_root, ann_file='annotations/zhiyuan_objv2_train.json',
+                  data_prefix=dict(img='train/'), filter_cfg=dict(filter_empty_gt=True, min_size=32),
+                  pipeline=train_pipeline, backend_args=backend_args)
+coco_val = dict(type='CocoDataset', data_root=coco_root, ann_file='annotations/instances_val2017.json',
+                data_prefix=dict(img='val2017/'), test_mode=True, pipeline=test_pipeline, backend_args=backend_args)
+o365_val = dict(type='Objects365V2Dataset', data_root=o365_root, ann_file='annotations/zhiyuan_objv2_val.json',
+                data_prefix=dict(img='val/'), test_mode=True, pipeline=test_pipeline, backend_args=backend_args)
+train_dataloader = dict(
+    batch_size=2,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    dataset=dict(type='DetrxMultiLabelSpaceDataset', label_spaces=['coco', 'o365'], datasets=[coco_train, o365_train]))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='DetrxMultiLabelSpaceDataset', label_spaces=['coco', 'o365'], datasets=[coco_val, o365_val]))
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    type='DetrxMultiLabelSpaceMetric',
+    metrics=dict(
+        coco=dict(type='CocoMetric', ann_file=coco_root + 'annotations/instances_val2017.json', metric='bbox'),
+        o365=dict(type='CocoMetric', ann_file=o365_root + 'annotations/zhiyuan_objv2_val.json', metric='bbox')))
+test_evaluator = val_evaluator
+
+# ---------------------------------------------------------------- schedule: Deformable DETR's 50 epochs
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-4),
+    clip_grad=dict(max_norm=0.1, norm_type=2),
+    paramwise_cfg=dict(custom_keys={
+        'backbone': dict(lr_mult=0.1),
+        'sampling_offsets': dict(lr_mult=0.1),
+        'reference_points': dict(lr_mult=0.1)
+    }))
+max_epochs = 50
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+param_scheduler = [dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[40], gamma=0.1)]
+auto_scale_lr = dict(base_batch_size=16)

@@ -1,0 +1,82 @@
+"""Turn a METR pre-training checkpoint into a fine-tuning initialisation for DeformableDETR, DINO or CondDETR.
+
+    python tools/model_converters/metr_to_finetune.py SRC DST --config TARGET_CONFIG [--keep-query-embedding]
+
+SRC is a checkpoint of our ``METR`` (e.g. ``work_dirs/metr_r18_1xb2-12e_coco128-bccd/epoch_12.pth``).
+TARGET_CONFIG's model (type ``DeformableDETR``, ``DINO`` or ``CondDETR``) is built (without pre-trained
+weights) and decides what fits: backbone, neck, encoder, decoder, level embedding, reference points and box
+branches are kept where names and shapes agree; METR's category extractor, class-name projections and binary
+classifier are dropped. Every kept / dropped / left-at-initialisation tensor is printed. DST holds
+``state_dict`` and ``meta`` for ``load_from`` (it loads non-strictly: the target's classifier stays new).
+See ``mmdet_detrx/utils/converters/metr.py`` for the per-target rules.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import torch
+
+try:
+    from mmdet_detrx.utils.converters.common import ConversionError
+    from mmdet_detrx.utils.converters.metr import convert_metr_to_finetune_with_report, summarize
+except ImportError:  # run from a checkout without installing the package
+    sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+    from mmdet_detrx.utils.converters.common import ConversionError
+    from mmdet_detrx.utils.converters.metr import convert_metr_to_finetune_with_report, summarize
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('src', help='METR checkpoint (.pth)')
+    parser.add_argument('dst', help='output checkpoint path')
+    parser.add_argument('--config', required=True,
+                        help='fine-tuning config (model type DeformableDETR, DINO or CondDETR)')
+    parser.add_argument('--keep-query-embedding', action='store_true',
+                        help="also transfer METR's learned query embedding where its shape fits")
+    return parser.parse_args(argv)
+
+
+def build_target(config: str):
+    """(model type, ``state_dict()``) of the model of ``config``, built without pre-trained weights."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import mmdet_detrx  # noqa: F401  (registers our modules)
+    from mmdet.registry import MODELS
+
+    if not osp.isfile(config):
+        raise SystemExit(f'config not found: {config}')
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    model_cfg = cfg.model.copy()
+    model_cfg.pop('init_cfg', None)
+    if isinstance(model_cfg.get('backbone'), dict):
+        model_cfg['backbone'] = dict(model_cfg['backbone'], init_cfg=None)
+    return model_cfg['type'], MODELS.build(model_cfg).state_dict()
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if not osp.isfile(args.src):
+        raise SystemExit(f'source checkpoint not found: {args.src}')
+    from mmdet_detrx.utils.checkpoint_compat import safe_torch_load
+    ckpt = safe_torch_load(args.src, map_location='cpu')
+    target_type, target_sd = build_target(args.config)
+    try:
+        report = convert_metr_to_finetune_with_report(ckpt, target_type, target_sd, args.keep_query_embedding)
+    except ConversionError as err:
+        raise SystemExit(f'{args.src}: {err}') from err
+    print('\n'.join(summarize(report)))
+    dst_dir = osp.dirname(osp.abspath(args.dst))
+    if not osp.isdir(dst_dir):
+        raise SystemExit(f'output directory does not exist: {dst_dir}')
+    meta = dict(converted_from=osp.basename(args.src),
+                converter='mmdet_detrx tools/model_converters/metr_to_finetune.py',
+                target_config=osp.basename(args.config), target_type=target_type, dropped=sorted(report.unused),
+                left_at_init=report.missing)
+    torch.save(dict(state_dict=report.state_dict, meta=meta), args.dst)
+    print(f'wrote {len(report.state_dict)} tensors to {args.dst} (for {target_type})')
+
+
+if __name__ == '__main__':
+    main()
