@@ -8,6 +8,7 @@
 # What it installs and why:
 #   torch==2.13.0     the CPU wheel (a looser pin would pull GBs of CUDA packages); kept if torch is present
 #   mmengine==0.10.7, mmcv==2.1.0 (compiled ops), mmdet==3.3.0, pycocotools, scipy, openmim, matplotlib
+#   onnx, onnxruntime (requirements/deploy.txt): ONNX export and its check, tools/deploy/export_onnx.py
 #   setuptools>=77,<81: mmcv and openmim import pkg_resources (removed in setuptools 81); torch wants >=77.
 #     openmim pulls openxlab, which pins setuptools==60.2.0: we re-pin afterwards.
 #   mmcv 2.1.0 has no wheel for torch 2.13, so it is built from its sdist with MMCV_WITH_OPS=1
@@ -79,8 +80,8 @@ else
   kill $HEARTBEAT 2>/dev/null || true
 fi
 
-log "installing mmdet==3.3.0, openmim and test tools"
-pip_install -q mmdet==3.3.0 openmim -r requirements/tests.txt
+log "installing mmdet==3.3.0, openmim, test and ONNX export tools"
+pip_install -q mmdet==3.3.0 openmim -r requirements/tests.txt -r requirements/deploy.txt
 log "re-pinning setuptools>=77,<81 (openmim/openxlab downgrades it)"
 pip_install -q "setuptools>=77,<81"
 

@@ -1,0 +1,103 @@
+"""Export a DETR-family detector to ONNX (fixed input size, default-domain ops only) and verify it.
+
+    python tools/deploy/export_onnx.py CONFIG CHECKPOINT --out model.onnx [--shape H W] [--opset 17]
+        [--verify] [--image IMG ...] [--num-images 2] [--atol 1e-4] [--skip-nms] [--cfg-options k=v ...]
+
+Supported: DETR (mmdet's DETR, our ModularDETR), Conditional DETR (CondDETR, mmdet's ConditionalDETR),
+Deformable DETR / DINO, fine-tuned UP-DETR (a plain DETR / CondDETR config) and Co-DETR (DetrxCoDETR, e.g.
+Co-DINO: its DETR branch, query_head with the backbone and neck). Anything else (two-stage RoI detectors, METR,
+UP-DETR pre-training models that need query patches, mask heads) stops with an error naming the part.
+
+The graph: input ``images`` (1, 3, H, W) float32, resized + normalised + zero-padded outside (see
+mmdet_detrx/deploy/preprocess.py, which mirrors the config's test pipeline); outputs ``boxes`` (1, N, 4) xyxy
+in input pixels, ``scores`` (1, N), ``labels`` (1, N) int64 -- the model's predict before rescaling to the
+original image. ``--shape`` defaults to the test pipeline's Resize (short side, long side).
+
+``--verify`` runs onnxruntime on real images (``--image`` or the first ``--num-images`` of the config's test
+data) and compares boxes and scores index by index with PyTorch; exit 1 if any max abs diff exceeds ``--atol``
+or a label differs. Exit 2 for an unsupported model.
+"""
+import argparse
+import os.path as osp
+import sys
+from typing import Optional
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import load_checkpoint
+
+import mmdet_detrx  # noqa: F401  (registers the modules)
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+from mmdet_detrx.deploy.onnx_export import (DetrOnnxWrapper, UnsupportedModelError, default_shape,
+                                            exportable_parts, export_onnx, find_images, graph_op_types,
+                                            verify_onnx)
+from mmdet_detrx.utils.cli import check_checkpoint, resolve_config
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--out', required=True, help='the .onnx file to write')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'), help='fixed input size')
+    parser.add_argument('--opset', type=int, default=17)
+    parser.add_argument('--verify', action='store_true', help='compare onnxruntime with PyTorch on real images')
+    parser.add_argument('--image', nargs='+', help='images for --verify (default: the config\'s test data)')
+    parser.add_argument('--num-images', type=int, default=2, help='test-data images for --verify')
+    parser.add_argument('--atol', type=float, default=1e-4, help='max abs diff allowed by --verify')
+    parser.add_argument('--skip-nms', action='store_true',
+                        help='export a Co-DETR head with test_cfg.nms without its NMS (apply it outside)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    return parser.parse_args(argv)
+
+
+def drop_backbone_init(model_cfg) -> None:
+    """The weights come from the checkpoint: no pretrained-backbone download (also a Co-DETR query_head's)."""
+    for cfg in (model_cfg, model_cfg.get('query_head', None)):
+        if cfg is not None and cfg.get('backbone', None) is not None:
+            cfg.backbone.pop('init_cfg', None)
+
+
+def main(argv: Optional[list] = None) -> int:
+    args = parse_args(argv)
+    register_all_modules(init_default_scope=True)
+    cfg = Config.fromfile(resolve_config(args.config))
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    check_checkpoint(args.checkpoint)
+    drop_backbone_init(cfg.model)
+    model = MODELS.build(cfg.model)
+    try:
+        exportable_parts(model, skip_nms=args.skip_nms)
+    except UnsupportedModelError as err:
+        print(f'error: cannot export {args.config}: {err}', file=sys.stderr)
+        return 2
+    shape = tuple(args.shape) if args.shape else default_shape(cfg)
+    wrapper = DetrOnnxWrapper(model, shape, skip_nms=args.skip_nms)
+    load_checkpoint(model, args.checkpoint, map_location='cpu', logger='silent')
+    wrapper.eval()
+
+    export_onnx(wrapper, args.out, opset=args.opset)
+    ops = graph_op_types(args.out)
+    print(f'wrote {args.out} ({osp.getsize(args.out) / 2**20:.1f} MiB): input images (1, 3, {shape[0]}, {shape[1]}), '
+          f'outputs boxes (1, {wrapper.max_per_img}, 4), scores, labels; opset {args.opset}, '
+          f'{sum(ops.values())} nodes, op types: {", ".join(sorted(ops))}')
+    if not args.verify:
+        return 0
+    images = args.image or find_images(cfg, args.num_images)
+    ok = True
+    for row in verify_onnx(model, args.out, images, shape, args.atol):
+        ok &= row['ok']
+        print(f'verify {osp.basename(row["image"])}: max abs diff boxes {row["boxes"]:.3g} scores '
+              f'{row["scores"]:.3g}, label mismatches {int(row["labels"])}, tied scores reordered '
+              f'{int(row["reordered"])}, detections matched {100 * row["matched"]:.1f}% '
+              f'-> {"ok" if row["ok"] else "MISMATCH"}')
+    if ok:
+        print(f'verify passed (atol {args.atol:g})')
+        return 0
+    print(f'verify FAILED (atol {args.atol:g})', file=sys.stderr)
+    return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
