@@ -1,6 +1,6 @@
 # METR data, BCCD alone (train 205, val 87, test 72): the wrapper of ./metr_coco128-bccd.py with
 # one dataset, so a model trained alone runs the same code paths, pipeline and image scale as in joint training.
-_base_ = ['./metr_bccd_parts.py']
+_base_ = ['./metr_loaders.py', './metr_bccd_parts.py']
 
 metr_label_spaces = ['bccd']
 metr_class_embeddings = dict(bccd={{_base_.bccd_class_embeddings}})
@@ -13,20 +13,8 @@ metr_test_dataset = dict(
 metr_evaluator = dict(
     type='DetrxMultiLabelSpaceMetric', metrics=dict(bccd={{_base_.bccd_metric}}))
 
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
-    dataset=metr_train_dataset)
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=1,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=metr_val_dataset)
-test_dataloader = dict(val_dataloader, dataset=metr_test_dataset)
+train_dataloader = dict(dataset=metr_train_dataset)
+val_dataloader = dict(dataset=metr_val_dataset)
+test_dataloader = dict(dataset=metr_test_dataset)
 val_evaluator = metr_evaluator
 test_evaluator = metr_evaluator

@@ -5,7 +5,7 @@
 # no held-out split) + BCCD val (87). Test: coco128 (same 128) + BCCD test (72).
 # Metrics are reported per space: coco128/coco/bbox_mAP..., bccd/pascal_voc/mAP.
 # ./metr_coco128.py and ./metr_bccd.py are the same with one dataset each (the "trained alone" baselines).
-_base_ = ['./metr_coco128_parts.py', './metr_bccd_parts.py']
+_base_ = ['./metr_loaders.py', './metr_coco128_parts.py', './metr_bccd_parts.py']
 
 metr_label_spaces = ['coco128', 'bccd']
 metr_class_embeddings = dict(coco128={{_base_.coco128_class_embeddings}}, bccd={{_base_.bccd_class_embeddings}})
@@ -25,20 +25,8 @@ metr_evaluator = dict(
     type='DetrxMultiLabelSpaceMetric',
     metrics=dict(coco128={{_base_.coco128_metric}}, bccd={{_base_.bccd_metric}}))
 
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
-    dataset=metr_train_dataset)
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=1,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=metr_val_dataset)
-test_dataloader = dict(val_dataloader, dataset=metr_test_dataset)
+train_dataloader = dict(dataset=metr_train_dataset)
+val_dataloader = dict(dataset=metr_val_dataset)
+test_dataloader = dict(dataset=metr_test_dataset)
 val_evaluator = metr_evaluator
 test_evaluator = metr_evaluator

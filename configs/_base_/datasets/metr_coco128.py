@@ -1,7 +1,7 @@
 # METR data, coco128 alone (train 126 images with boxes; val/test: its 128 training images): the wrapper of
 # ./metr_coco128-bccd.py with one dataset, so a model trained alone runs the same code paths, pipeline and image
 # scale as in joint training.
-_base_ = ['./metr_coco128_parts.py']
+_base_ = ['./metr_loaders.py', './metr_coco128_parts.py']
 
 metr_label_spaces = ['coco128']
 metr_class_embeddings = dict(coco128={{_base_.coco128_class_embeddings}})
@@ -14,20 +14,8 @@ metr_test_dataset = dict(
 metr_evaluator = dict(
     type='DetrxMultiLabelSpaceMetric', metrics=dict(coco128={{_base_.coco128_metric}}))
 
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
-    dataset=metr_train_dataset)
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=1,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=metr_val_dataset)
-test_dataloader = dict(val_dataloader, dataset=metr_test_dataset)
+train_dataloader = dict(dataset=metr_train_dataset)
+val_dataloader = dict(dataset=metr_val_dataset)
+test_dataloader = dict(dataset=metr_test_dataset)
 val_evaluator = metr_evaluator
 test_evaluator = metr_evaluator
