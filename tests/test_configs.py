@@ -31,3 +31,17 @@ def test_co_detr_num_classes_reaches_every_head():
     # the classifier widths follow: 3 sigmoid outputs for CondDETR/ATSS, 3 + background for the RoI head
     assert model.query_head.bbox_head.fc_cls.out_features == 3
     assert model.roi_head[0].bbox_head.fc_cls.out_features == 4
+
+
+def test_converters_build_the_target_with_cfg_options():
+    """The converters' --config check builds the model the run will have (--cfg-options included)."""
+    from mmdet_detrx.utils.converters import build_target_state
+    config = osp.join(REPO, 'configs', 'conditional_detr', 'conditional-detr_r18_1xb2-12e_bccd.py')
+    model_type, plain = build_target_state(config)
+    assert model_type == 'CondDETR' and 'backbone.bn1.weight' in plain and 'backbone.gn1.weight' not in plain
+    _, scratch = build_target_state(config, {'model.backbone.norm_cfg': dict(type='GN', num_groups=32,
+                                                                             requires_grad=True)})
+    assert 'backbone.gn1.weight' in scratch and 'backbone.bn1.weight' not in scratch
+    assert scratch['bbox_head.fc_cls.weight'].shape[0] == 3
+    with pytest.raises(SystemExit, match='config not found'):
+        build_target_state(config + '.missing')

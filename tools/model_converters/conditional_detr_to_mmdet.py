@@ -19,11 +19,11 @@ import sys
 import torch
 
 try:
-    from mmdet_detrx.utils.converters import (ConversionError, check_against_state_dict,
+    from mmdet_detrx.utils.converters import (ConversionError, build_target_state, check_against_state_dict,
                                               convert_conditional_detr_with_report)
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-    from mmdet_detrx.utils.converters import (ConversionError, check_against_state_dict,
+    from mmdet_detrx.utils.converters import (ConversionError, build_target_state, check_against_state_dict,
                                               convert_conditional_detr_with_report)
 
 _ARG_TYPES = (str, int, float, bool, type(None))
@@ -94,18 +94,7 @@ def config_hint(info: dict, args: dict, num_classes: int) -> str:
 
 
 def check_with_config(config: str, state_dict) -> None:
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    import mmdet_detrx  # noqa: F401  (registers our modules)
-    from mmdet.registry import MODELS
-
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model_cfg = cfg.model.copy()
-    model_cfg.pop('init_cfg', None)
-    model = MODELS.build(model_cfg)
-    diff = check_against_state_dict(state_dict, model.state_dict())
+    diff = check_against_state_dict(state_dict, build_target_state(config)[1])
     if any(diff.values()):
         parts = [f'{name}: {items}' for name, items in diff.items() if items]
         raise SystemExit(f'converted weights do not load strictly into the model of {config}:\n  '

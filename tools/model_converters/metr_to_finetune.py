@@ -15,13 +15,14 @@ import os.path as osp
 import sys
 
 import torch
+from mmengine.config import DictAction
 
 try:
-    from mmdet_detrx.utils.converters.common import ConversionError
+    from mmdet_detrx.utils.converters.common import ConversionError, build_target_state
     from mmdet_detrx.utils.converters.metr import convert_metr_to_finetune_with_report, summarize
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-    from mmdet_detrx.utils.converters.common import ConversionError
+    from mmdet_detrx.utils.converters.common import ConversionError, build_target_state
     from mmdet_detrx.utils.converters.metr import convert_metr_to_finetune_with_report, summarize
 
 
@@ -31,28 +32,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('dst', help='output checkpoint path')
     parser.add_argument('--config', required=True,
                         help='fine-tuning config (model type DeformableDETR, DINO or CondDETR)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='overrides of the fine-tuning config, as for tools/train.py')
     parser.add_argument('--keep-query-embedding', action='store_true',
                         help="also transfer METR's learned query embedding where its shape fits")
     return parser.parse_args(argv)
-
-
-def build_target(config: str):
-    """(model type, ``state_dict()``) of the model of ``config``, built without pre-trained weights."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    import mmdet_detrx  # noqa: F401  (registers our modules)
-    from mmdet.registry import MODELS
-
-    if not osp.isfile(config):
-        raise SystemExit(f'config not found: {config}')
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model_cfg = cfg.model.copy()
-    model_cfg.pop('init_cfg', None)
-    if isinstance(model_cfg.get('backbone'), dict):
-        model_cfg['backbone'] = dict(model_cfg['backbone'], init_cfg=None)
-    return model_cfg['type'], MODELS.build(model_cfg).state_dict()
 
 
 def main(argv=None) -> None:
@@ -61,7 +45,7 @@ def main(argv=None) -> None:
         raise SystemExit(f'source checkpoint not found: {args.src}')
     from mmdet_detrx.utils.checkpoint_compat import safe_torch_load
     ckpt = safe_torch_load(args.src, map_location='cpu')
-    target_type, target_sd = build_target(args.config)
+    target_type, target_sd = build_target_state(args.config, args.cfg_options)
     try:
         report = convert_metr_to_finetune_with_report(ckpt, target_type, target_sd, args.keep_query_embedding)
     except ConversionError as err:

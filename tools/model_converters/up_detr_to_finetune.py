@@ -18,16 +18,18 @@ post-norm: see ``mmdet_detrx/utils/converters/up_detr.py``.
 import argparse
 import os.path as osp
 import sys
+from typing import Optional
 
 import torch
+from mmengine.config import DictAction
 
 try:
-    from mmdet_detrx.utils.converters import (ConversionError, check_against_state_dict,
+    from mmdet_detrx.utils.converters import (ConversionError, build_target_state, check_against_state_dict,
                                               convert_official_up_detr_with_report,
                                               convert_up_detr_to_finetune_with_report)
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-    from mmdet_detrx.utils.converters import (ConversionError, check_against_state_dict,
+    from mmdet_detrx.utils.converters import (ConversionError, build_target_state, check_against_state_dict,
                                               convert_official_up_detr_with_report,
                                               convert_up_detr_to_finetune_with_report)
 
@@ -47,6 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--allow-missing', action='store_true',
                         help='--official only: write even if some target keys get no value (listed)')
     parser.add_argument('--config', help='config whose model the result must load into (checked before writing)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='overrides of --config, as for tools/train.py')
     return parser.parse_args(argv)
 
 
@@ -58,25 +62,10 @@ def load_source(path: str):
     return safe_torch_load(path, map_location='cpu')
 
 
-def build_model_state(config: str) -> dict:
-    """``state_dict()`` of the model of ``config`` (without pre-trained backbone initialisation)."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    import mmdet_detrx  # noqa: F401  (registers our modules)
-    from mmdet.registry import MODELS
-
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model_cfg = cfg.model.copy()
-    model_cfg.pop('init_cfg', None)
-    return MODELS.build(model_cfg).state_dict()
-
-
-def check_with_config(config: str, state_dict, strict: bool) -> None:
+def check_with_config(config: str, state_dict, strict: bool, cfg_options: Optional[dict] = None) -> None:
     """Raises SystemExit unless ``state_dict`` fits the model of ``config``: strictly, or (fine-tuning) with
     only the classifier left uninitialised."""
-    diff = check_against_state_dict(state_dict, build_model_state(config))
+    diff = check_against_state_dict(state_dict, build_target_state(config, cfg_options)[1])
     if not strict:
         diff['missing'] = [k for k in diff['missing'] if not k.startswith(REINITIALISED_PREFIX)]
     if any(diff.values()):
@@ -108,7 +97,7 @@ def main(argv=None) -> None:
                              + '\n  '.join(report.missing) + '\n(pass --allow-missing to write anyway)')
     print(f'dropped {len(report.unused)} key(s):\n  {listing}' if report.unused else 'dropped nothing')
     if args.config:
-        check_with_config(args.config, report.state_dict, strict=args.official)
+        check_with_config(args.config, report.state_dict, strict=args.official, cfg_options=args.cfg_options)
     dst_dir = osp.dirname(osp.abspath(args.dst))
     if not osp.isdir(dst_dir):
         raise SystemExit(f'output directory does not exist: {dst_dir}')

@@ -2,7 +2,8 @@
 
 Only torch is needed to import these modules, so they can be used outside a training environment.
 """
-from .common import COCO_CATEGORY_IDS, ConversionError, ConversionReport, check_against_state_dict
+from .common import (COCO_CATEGORY_IDS, ConversionError, ConversionReport, build_target_state,
+                     check_against_state_dict)
 from .conditional_detr import (convert_conditional_detr, convert_conditional_detr_with_report,
                                describe_conditional_detr)
 from .up_detr import (convert_official_up_detr, convert_official_up_detr_with_report,
@@ -10,7 +11,7 @@ from .up_detr import (convert_official_up_detr, convert_official_up_detr_with_re
                       describe_official_up_detr)
 
 __all__ = [
-    'COCO_CATEGORY_IDS', 'ConversionError', 'ConversionReport', 'check_against_state_dict',
+    'COCO_CATEGORY_IDS', 'ConversionError', 'ConversionReport', 'build_target_state', 'check_against_state_dict',
     'convert_conditional_detr', 'convert_conditional_detr_with_report', 'describe_conditional_detr',
     'convert_official_up_detr', 'convert_official_up_detr_with_report', 'convert_up_detr_to_finetune',
     'convert_up_detr_to_finetune_with_report', 'describe_official_up_detr'

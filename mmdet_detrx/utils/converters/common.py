@@ -326,3 +326,38 @@ def settle_expected_keys(report: 'ConversionReport', expected: Sequence[str], ba
             del report.key_map[key]
     for target in unexplained:
         del out[target]
+
+
+def build_target_state(config: str, cfg_options: Optional[dict] = None) -> Tuple[str, 'OrderedDict[str, torch.Tensor]']:
+    """The model a converted checkpoint is meant for: built from ``config``, without pre-trained weights.
+
+    Args:
+        config: Path of the target config.
+        cfg_options: ``--cfg-options`` overrides merged into the config first (e.g. the from-scratch backbone
+            of ``scripts/scratch_backbone.txt``, so the check sees the layers the run will have).
+
+    Returns:
+        tuple: the model ``type`` and its ``state_dict()``.
+
+    Raises:
+        SystemExit: ``config`` does not exist.
+    """
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import mmdet_detrx  # noqa: F401  (registers our modules)
+    from mmdet.registry import MODELS
+
+    if not osp.isfile(config):
+        raise SystemExit(f'config not found: {config}')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    model_cfg = cfg.model.copy()
+    model_cfg.pop('init_cfg', None)
+    if isinstance(model_cfg.get('backbone'), dict):
+        model_cfg['backbone'] = dict(model_cfg['backbone'], init_cfg=None)
+    return model_cfg['type'], MODELS.build(model_cfg).state_dict()
