@@ -83,6 +83,10 @@ def build_pair(co_cfg: ConfigDict, seed: int = 0) -> Tuple[torch.nn.Module, torc
     co.init_weights()
     base = MODELS.build(base_config(co_cfg))
     base.load_state_dict(base_state_dict(co), strict=True)
+    if co_cfg.get('cpu_level_sum_attention', True):
+        # the same deformable attention module as Co-DETR's base (same function, another CPU summation order)
+        from mmdet_detrx.models.layers.deform_attn_cpu import use_level_sum_deformable_attn
+        use_level_sum_deformable_attn(base)
     return co.eval(), base.eval()
 
 

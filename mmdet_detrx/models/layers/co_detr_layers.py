@@ -134,7 +134,9 @@ class DetrxCoMemoryNeck(BaseModule):
         bs, _, c = memory.shape
         sizes = [(int(h), int(w)) for h, w in spatial_shapes]
         chunks = memory.split([h * w for h, w in sizes], dim=1)
-        maps = [chunk.transpose(1, 2).reshape(bs, c, h, w) for chunk, (h, w) in zip(chunks, sizes)]
+        # contiguous NCHW, as the reference: mmcv's RoIAlign kernels read the raw buffer as NCHW and would pool
+        # scrambled features from a transposed view
+        maps = [chunk.transpose(1, 2).reshape(bs, c, h, w).contiguous() for chunk, (h, w) in zip(chunks, sizes)]
         finer = []
         for conv in (self.upsample if self.num_upsample_levels > 0 else []):
             coarse = finer[0] if finer else maps[0]
