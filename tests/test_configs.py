@@ -45,3 +45,16 @@ def test_converters_build_the_target_with_cfg_options():
     assert scratch['bbox_head.fc_cls.weight'].shape[0] == 3
     with pytest.raises(SystemExit, match='config not found'):
         build_target_state(config + '.missing')
+
+
+def test_build_detector_drops_every_pretrained_init_and_keeps_the_given_config():
+    from mmdet_detrx.utils.model_build import build_detector, pretrained_init_keys
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'co_detr', 'co-conditional-detr_r18_1xb2-12e_coco128.py'))
+    before = pretrained_init_keys(cfg.model)
+    assert before, 'the shipped config loads ImageNet weights for real users'
+    used, model = build_detector(cfg, {'model.num_classes': 3})
+    assert pretrained_init_keys(used.model) == [] and used.model.num_classes == 3
+    assert pretrained_init_keys(cfg.model) == before and cfg.model.num_classes == 80  # caller's config kept
+    assert type(model).__name__ == 'DetrxCoDETR' and model.bbox_head[0].num_classes == 3
+    with pytest.raises(FileNotFoundError, match='config not found'):
+        build_detector('no-such-config_r18.py')

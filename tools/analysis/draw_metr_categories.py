@@ -46,23 +46,14 @@ def load_metr(config: str, checkpoint: str, device: str = 'cpu', cfg_options: Op
     Unlike mmdet's ``init_detector`` it does not build the test dataset (METR's class names come from the
     model's label spaces).
     """
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
 
-    from mmdet.registry import MODELS
-    from mmdet_detrx.utils.cli import check_checkpoint, resolve_config
+    from mmdet_detrx.utils.cli import check_checkpoint
+    from mmdet_detrx.utils.model_build import build_detector
 
-    cfg = Config.fromfile(resolve_config(config))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model_cfg = cfg.model.copy()
-    if model_cfg.get('type') != 'METR':
-        raise SystemExit(f'{config} is not a METR config (model type {model_cfg.get("type")!r})')
-    if isinstance(model_cfg.get('backbone'), dict):
-        model_cfg['backbone'] = dict(model_cfg['backbone'], init_cfg=None)
-    model = MODELS.build(model_cfg)
+    _, model = build_detector(config, cfg_options)
+    if type(model).__name__ != 'METR':
+        raise SystemExit(f'{config} is not a METR config (model type {type(model).__name__!r})')
     load_checkpoint(model, check_checkpoint(checkpoint), map_location='cpu')
     return model.to(device).eval()
 

@@ -12,7 +12,6 @@ predictions.
 """
 import argparse
 import colorsys
-import copy
 import os
 import os.path as osp
 from typing import List, Optional, Tuple
@@ -115,23 +114,18 @@ def draw(img: np.ndarray, patch_boxes: np.ndarray, pred: Optional[tuple] = None)
 def draw_query_patches(config: str, image: str, out: str, checkpoint: Optional[str] = None, seed: int = 0,
                        per_group: int = 1, device: str = 'cpu') -> dict:
     """Writes the PNG ``out``. Returns ``dict(patch_boxes=(P, 4), pred=(boxes, scores, groups) or None)``."""
-    from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
 
-    from mmdet.registry import MODELS
+    from mmdet_detrx.utils.model_build import build_detector
 
     if not osp.isfile(image):
         raise FileNotFoundError(f'image not found: {image!r}')
     cfg = Config.fromfile(resolve_config(config))
     pipeline = patch_pipeline_of(cfg)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = None
     if checkpoint is not None:
         check_checkpoint(checkpoint)
-        model_cfg = copy.deepcopy(cfg.model)
-        model_cfg.pop('init_cfg', None)
-        model_cfg.get('backbone', {}).pop('init_cfg', None)  # every weight comes from the checkpoint
-        model = MODELS.build(model_cfg)
+        _, model = build_detector(cfg)  # every weight comes from the checkpoint
         if not hasattr(model, 'patch_encoder'):
             raise ValueError(f'{config}: the model ({type(model).__name__}) is not a UP-DETR detector')
         load_checkpoint(model, checkpoint, map_location='cpu')

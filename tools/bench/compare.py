@@ -50,6 +50,7 @@ import torch
 from mmengine.config import Config, DictAction
 
 from bench._common import load_any_config, spread, time_interleaved
+from mmdet_detrx.utils.model_build import pretrained_init_keys, strip_pretrained  # noqa: F401
 
 BENCH_PARENT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -93,33 +94,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def pretrained_init_keys(node, prefix: str = 'model') -> List[str]:
-    """Dotted keys of every ``init_cfg`` under ``node`` that loads a checkpoint (``type='Pretrained'`` or a
-    ``checkpoint`` entry), e.g. ``['model.backbone.init_cfg']``; list items appear as ``.<index>``."""
-    found = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            path = f'{prefix}.{key}'
-            if key == 'init_cfg' and value is not None:
-                items = value if isinstance(value, (list, tuple)) else [value]
-                if any(isinstance(i, dict) and (i.get('type') == 'Pretrained' or 'checkpoint' in i) for i in items):
-                    found.append(path)
-                    continue
-            found.extend(pretrained_init_keys(value, path))
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            found.extend(pretrained_init_keys(value, f'{prefix}.{i}'))
-    return found
-
-
-def strip_pretrained(cfg: Config) -> List[str]:
-    """Sets every pretrained ``init_cfg`` of ``cfg.model`` to None; returns the keys it changed."""
-    keys = pretrained_init_keys(cfg.model)
-    if keys:
-        cfg.merge_from_dict({k: None for k in keys})
-    return keys
 
 
 def _leaf_datasets(ds: dict) -> List[dict]:

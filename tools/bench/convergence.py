@@ -158,7 +158,7 @@ def main(args: argparse.Namespace) -> None:
         if '::' in config:
             options.append(f'default_scope={config.partition("::")[0]}')
         if args.no_pretrained:
-            from bench.compare import pretrained_init_keys
+            from mmdet_detrx.utils.model_build import pretrained_init_keys
             cfg = load_any_config(config)
             options += [f'{k}=None' for k in pretrained_init_keys(cfg.model)]
         runs[tag] = dict(config=config, path=path, label=f'{tag}: {stem}', options=options,

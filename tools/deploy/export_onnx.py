@@ -22,16 +22,16 @@ import os.path as osp
 import sys
 from typing import Optional
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import load_checkpoint
 
 import mmdet_detrx  # noqa: F401  (registers the modules)
-from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmdet_detrx.deploy.onnx_export import (DetrOnnxWrapper, UnsupportedModelError, default_shape,
                                             exportable_parts, export_onnx, find_images, graph_op_types,
                                             verify_onnx)
-from mmdet_detrx.utils.cli import check_checkpoint, resolve_config
+from mmdet_detrx.utils.cli import check_checkpoint
+from mmdet_detrx.utils.model_build import build_detector
 
 
 def parse_args(argv=None):
@@ -51,22 +51,11 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def drop_backbone_init(model_cfg) -> None:
-    """The weights come from the checkpoint: no pretrained-backbone download (also a Co-DETR query_head's)."""
-    for cfg in (model_cfg, model_cfg.get('query_head', None)):
-        if cfg is not None and cfg.get('backbone', None) is not None:
-            cfg.backbone.pop('init_cfg', None)
-
-
 def main(argv: Optional[list] = None) -> int:
     args = parse_args(argv)
     register_all_modules(init_default_scope=True)
-    cfg = Config.fromfile(resolve_config(args.config))
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg, model = build_detector(args.config, args.cfg_options)  # the weights come from the checkpoint
     check_checkpoint(args.checkpoint)
-    drop_backbone_init(cfg.model)
-    model = MODELS.build(cfg.model)
     try:
         exportable_parts(model, skip_nms=args.skip_nms)
     except UnsupportedModelError as err:

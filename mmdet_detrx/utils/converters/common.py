@@ -342,22 +342,10 @@ def build_target_state(config: str, cfg_options: Optional[dict] = None) -> Tuple
     Raises:
         SystemExit: ``config`` does not exist.
     """
-    import os.path as osp
+    from ..model_build import build_detector
 
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    import mmdet_detrx  # noqa: F401  (registers our modules)
-    from mmdet.registry import MODELS
-
-    if not osp.isfile(config):
-        raise SystemExit(f'config not found: {config}')
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model_cfg = cfg.model.copy()
-    model_cfg.pop('init_cfg', None)
-    if isinstance(model_cfg.get('backbone'), dict):
-        model_cfg['backbone'] = dict(model_cfg['backbone'], init_cfg=None)
-    return model_cfg['type'], MODELS.build(model_cfg).state_dict()
+    try:
+        cfg, model = build_detector(config, cfg_options)
+    except FileNotFoundError as err:
+        raise SystemExit(str(err)) from err
+    return cfg.model['type'], model.state_dict()
