@@ -6,6 +6,7 @@ Importing the package registers every module into mmdet's own registries (``MODE
 """
 from .version import __version__
 from .utils import checkpoint_compat  # noqa: F401  (patches torch.load for mmengine, see module)
+from .utils import pretrained  # noqa: F401  (registers the efficientnet-lite:// checkpoint scheme)
 from . import datasets, engine, models  # noqa: F401,E402
 from . import evaluation  # noqa: F401,E402
 

@@ -14,6 +14,8 @@ from mmengine.runner import Runner
 
 import mmdet_detrx  # noqa: F401  (registers modules, fixes torch.load for mmengine)
 from mmdet_detrx.utils.cli import check_checkpoint, list_configs, load_config, setup_cpu_distributed
+from mmdet_detrx.utils.pretrained import PretrainedWeightsError, check_pretrained_weights
+from mmdet_detrx.utils.smoke import alias_final_checkpoint
 
 
 def parse_args(argv=None):
@@ -56,6 +58,7 @@ def build_config(args) -> Config:
         cfg.load_from = check_checkpoint(args.resume)
     elif cfg.get('load_from'):
         check_checkpoint(cfg.load_from)
+    check_pretrained_weights(cfg)
     setup_cpu_distributed(cfg, args.launcher)
     return cfg
 
@@ -65,9 +68,13 @@ def main(argv=None):
     if args.list:
         print('\n'.join(list_configs()))
         return
-    cfg = build_config(args)
+    try:
+        cfg = build_config(args)
+    except PretrainedWeightsError as err:
+        raise SystemExit(f'error: {err}') from None
     runner = Runner.from_cfg(cfg)
     runner.train()
+    alias_final_checkpoint(cfg)
 
 
 if __name__ == '__main__':

@@ -1,7 +1,7 @@
 # A small Co-DINO on the vendored coco128 (80 classes) for a quick CPU run:
 #   mim train mmdet_detrx configs/co_detr/co-dino_r18_1xb2-12e_coco128.py
-# ResNet-18 (random init: no download; set model.backbone.init_cfg=dict(type='Pretrained',
-# checkpoint='torchvision://resnet18') for a model that learns something in 12 epochs), 4 scales, 2 encoder /
+# ResNet-18 from scratch (GroupNorm, trainable: no download; co-dino_lite0_1xb2-24e_bccd.py has ImageNet weights
+# offline), 4 scales, 2 encoder /
 # 2 decoder layers, 100 queries, auxiliary RPN + RoI head (aux0) and ATSS (aux1) on the encoder memory.
 # embed_dims stays 256: mmdet's DINO decoder hard-codes its 4 x 128 sine embedding of the reference boxes.
 _base_ = [
@@ -21,8 +21,9 @@ model = dict(
         type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True, pad_size_divisor=1),
     backbone=dict(
-        type='ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3), frozen_stages=1,
-        norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='pytorch', init_cfg=None),
+        type='ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3), frozen_stages=-1,
+        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True), norm_eval=False, style='pytorch',
+        init_cfg=None),
     neck=dict(
         type='ChannelMapper', in_channels=[128, 256, 512], kernel_size=1, out_channels=embed_dims, act_cfg=None,
         norm_cfg=dict(type='GN', num_groups=32), num_outs=4),

@@ -2,7 +2,8 @@
 # (RBC/WBC/Platelets) WITHOUT merging label spaces. Every sample carries its label space; the category
 # extractor scores the classes of that space from their MiniLM name embeddings, the top/gt K=10 categories
 # get class-specific queries, and predictions carry the space's own class ids (metrics per space).
-# Offline: --cfg-options $(cat scripts/scratch_backbone.txt) (no ImageNet weights). See docs/metr.md.
+# ResNet-18 from scratch (GroupNorm); ./metr_lite0_1xb2-12e_coco128-bccd.py has offline ImageNet weights. See
+# docs/metr.md.
 _base_ = [
     '../_base_/models/metr_r18.py',
     '../_base_/datasets/metr_coco128-bccd.py',

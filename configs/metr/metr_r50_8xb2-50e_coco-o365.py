@@ -22,7 +22,9 @@ model = dict(
     label_spaces=dict(
         coco=dict(embeddings=embeddings_dir + 'coco_minilm-l6.pt', classes=None),
         o365=dict(embeddings=embeddings_dir + 'o365_minilm-l6.pt', classes=None)),
-    backbone=dict(depth=50, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    backbone=dict(
+        depth=50, frozen_stages=1, norm_cfg=dict(_delete_=True, type='BN', requires_grad=False), norm_eval=True,
+        init_cfg=dict(_delete_=True, type='Pretrained', checkpoint='torchvision://resnet50')),
     neck=dict(in_channels=[512, 1024, 2048], out_channels=embed_dims),
     encoder=dict(
         num_layers=6,

@@ -62,11 +62,15 @@ def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optio
         cfg_options: ``--cfg-options`` overrides.
         work_dir: output folder; default ``./work_dirs/<config name>`` unless the config sets one.
         launcher: ``none``/``pytorch``/``slurm``/``mpi``.
+
+    With ``DETRX_SMOKE=1`` the run is cut to seconds (:mod:`mmdet_detrx.utils.smoke`).
     """
+    from .smoke import apply_smoke
     cfg = Config.fromfile(resolve_config(config))
     cfg.launcher = launcher
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
+    apply_smoke(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:

@@ -20,6 +20,9 @@ def time_interleaved(fns: Dict[str, Callable[[], None]], repeats: int = 10, warm
     Returns:
         name -> list of wall times in seconds, one per round.
     """
+    from mmdet_detrx.utils.smoke import smoke_enabled
+    if smoke_enabled():  # DETRX_SMOKE=1: one round, no warm-up (the documented commands run in the tests)
+        repeats, warmup = 1, 0
     for w in range(warmup):
         if progress is not None:
             progress('warmup', w + 1, warmup)
@@ -87,4 +90,6 @@ def load_any_config(config: str, cfg_options: Optional[dict] = None):
         cfg.default_scope = config.partition('::')[0]
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    from mmdet_detrx.utils.smoke import apply_smoke
+    apply_smoke(cfg)
     return cfg

@@ -1,7 +1,8 @@
 # Model part of the small Conditional DETR configs (ResNet-18, 128-d transformer, 2+2 layers, 100 queries).
 # Our decoder sizes its sine embedding from embed_dims (mmdet's ConditionalDETR needs 256).
-# The backbone loads torchvision's ImageNet ResNet-18 for real users; offline (tests, demo) override it,
-# e.g. --cfg-options model.backbone.init_cfg=None (scripts/scratch_backbone.txt has a from-scratch setting).
+# ResNet-18 from scratch (GroupNorm, trainable, no download): runs anywhere. For ImageNet weights offline use the
+# EfficientNet-Lite0 configs (*_lite0_*, ./lite0_backbone.py); with torchvision and its weights cached you may set
+# model.backbone.init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18') (and BN).
 embed_dims = 128
 ffn_cfg = dict(type='FastDropoutFFN', embed_dims=embed_dims, feedforward_channels=512, num_fcs=2, ffn_drop=0.1,
                act_cfg=dict(type='ReLU', inplace=True))
@@ -19,11 +20,11 @@ model = dict(
         depth=18,
         num_stages=4,
         out_indices=(3, ),
-        frozen_stages=1,
-        norm_cfg=dict(type='BN', requires_grad=False),
-        norm_eval=True,
+        frozen_stages=-1,
+        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+        norm_eval=False,
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18')),
+        init_cfg=None),
     neck=dict(
         type='ChannelMapper',
         in_channels=[512],

@@ -1,8 +1,9 @@
 # Model part of the small Deformable DETR configs: ResNet-18 (C3-C5), 128-d transformer, 2+2 layers, 100 queries,
 # 4 feature levels, single stage, no box refinement. The base of ./metr_r18.py and of the plain Deformable DETR that
 # fine-tunes from METR (../../metr/deformable-detr_r18_1xb2-12e_bccd_from-metr.py).
-# The backbone loads torchvision's ImageNet ResNet-18 for real users; offline (tests, demo) override it
-# (scripts/scratch_backbone.txt).
+# ResNet-18 from scratch (GroupNorm, trainable, no download): runs anywhere. For ImageNet weights offline use the
+# EfficientNet-Lite0 configs (*_lite0_*, ./lite0_backbone.py); with torchvision and its weights cached you may set
+# model.backbone.init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18') (and BN).
 embed_dims = 128
 model = dict(
     type='DeformableDETR',
@@ -21,11 +22,11 @@ model = dict(
         depth=18,
         num_stages=4,
         out_indices=(1, 2, 3),
-        frozen_stages=1,
-        norm_cfg=dict(type='BN', requires_grad=False),
-        norm_eval=True,
+        frozen_stages=-1,
+        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+        norm_eval=False,
         style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18')),
+        init_cfg=None),
     neck=dict(
         type='ChannelMapper',
         in_channels=[128, 256, 512],

@@ -1,8 +1,7 @@
 # Model part of the small METR configs: Deformable-DETR-style, ResNet-18, 128-d transformer, 2+2 layers,
 # 100 class-specific queries, K=10 categories per image. label_spaces must be set by the config that uses it
 # (names = the label_space tags of the data samples, see mmdet_detrx/datasets/multi_label_space.py).
-# The backbone loads torchvision's ImageNet ResNet-18 for real users; offline (tests, demo) override it
-# (scripts/scratch_backbone.txt).
+# ResNet-18 from scratch (GroupNorm, see ./deformable-detr_r18.py).
 # Everything but the METR parts comes from ./deformable-detr_r18.py.
 _base_ = './deformable-detr_r18.py'
 embed_dims = {{_base_.embed_dims}}
