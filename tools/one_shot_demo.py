@@ -22,6 +22,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 
 import mmdet_detrx  # noqa: F401  (registers modules)
+import mmdet_detrx.checkpoint_loading  # noqa: F401,E402  (safe loader for local checkpoints)
 from mmdet_detrx.datasets.one_shot import DEFAULT_PATCH_PIPELINE
 from mmdet_detrx.datasets.transforms.query_patches import QUERY_PATCHES_KEY, RandomQueryPatches
 from mmdet_detrx.utils.cli import check_checkpoint, resolve_config
@@ -94,13 +95,17 @@ def one_shot_detect(config: str, checkpoint: str, query_path: str, image_path: s
     """Runs the one-shot model on (query, image). Returns (image BGR, query BGR, pred InstanceData)."""
     from mmdet.apis import init_detector
 
+    from mmdet_detrx.utils.strict_load import load_model_weights
+
     config = resolve_config(config)
     check_checkpoint(checkpoint)
     query = read_image(query_path, 'query image')
     image = read_image(image_path, 'target image')
     cfg = Config.fromfile(config)
     pipeline, patch_size, patch_pipeline = episode_settings(cfg)
-    model = init_detector(cfg, checkpoint, device=device)
+    model = init_detector(cfg, None, device=device)
+    load_model_weights(model, checkpoint)
+    model.eval()
     results = dict(img_path=image_path, img_id=0)
     results[QUERY_PATCHES_KEY] = make_query_patch(query, patch_size, patch_pipeline)
     packed = Compose(pipeline)(results)

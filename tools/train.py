@@ -12,7 +12,8 @@ import os
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-import mmdet_detrx  # noqa: F401  (registers modules, fixes torch.load for mmengine)
+import mmdet_detrx  # noqa: F401  (registers modules)
+import mmdet_detrx.checkpoint_loading  # noqa: F401,E402  (safe loader for local checkpoints)
 from mmdet_detrx.utils.cli import check_checkpoint, list_configs, load_config, setup_cpu_distributed
 from mmdet_detrx.utils.pretrained import PretrainedWeightsError, check_pretrained_weights
 from mmdet_detrx.utils.smoke import alias_final_checkpoint

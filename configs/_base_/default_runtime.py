@@ -1,6 +1,6 @@
 # Runtime shared by our configs: mmdet's default runtime plus the plugin import, CPU-friendly defaults.
 _base_ = 'mmdet::_base_/default_runtime.py'
-custom_imports = dict(imports=['mmdet_detrx'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 default_hooks = dict(logger=dict(type='LoggerHook', interval=10))
 # gloo works on CPU and GPU machines alike; use nccl on GPUs for speed.
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

@@ -11,7 +11,7 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 model = dict(
     num_classes=3,
     data_preprocessor={{_base_.lite0_data_preprocessor_replace}},

@@ -5,7 +5,7 @@
 # Deformable DETR has no mixed query selection nor look-forward-twice, and the positive queries carry no
 # memory features (with_coord_feat); padding of the positive query groups is masked instead of negatives.
 _base_ = ['mmdet::_base_/datasets/coco_detection.py', 'mmdet::_base_/default_runtime.py']
-custom_imports = dict(imports=['mmdet_detrx'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 
 num_classes = 80
 num_dec_layers = 6

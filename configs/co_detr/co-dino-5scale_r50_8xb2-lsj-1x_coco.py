@@ -4,7 +4,7 @@
 # Auxiliary heads: RPN + RoI head (aux0) and ATSS (aux1) on the encoder memory + 1 extra level.
 # Train:  mim train mmdet_detrx configs/co_detr/co-dino-5scale_r50_8xb2-lsj-1x_coco.py --launcher pytorch --gpus 8
 _base_ = 'mmdet::common/ssj_scp_270k_coco-instance.py'
-custom_imports = dict(imports=['mmdet_detrx'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 
 num_classes = 80
 num_dec_layers = 6

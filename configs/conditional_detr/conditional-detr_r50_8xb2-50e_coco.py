@@ -10,7 +10,7 @@
 #   * FastDropoutFFN: mmcv's FFN (same parameters) with a cheaper dropout mask on CPU (no change on GPU).
 _base_ = 'mmdet::detr/detr_r50_8xb2-150e_coco.py'
 default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 
 embed_dims = 256
 model = dict(

@@ -10,7 +10,7 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 model = dict(
     data_preprocessor={{_base_.lite0_data_preprocessor_replace}},
     backbone={{_base_.lite0_c3_c5_replace}},

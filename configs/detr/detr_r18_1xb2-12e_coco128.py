@@ -7,4 +7,4 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)

@@ -12,7 +12,7 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 embed_dims = 256
 embeddings_dir = '{{ fileDirname }}/../../data/class_embeddings/'
 model = dict(

@@ -4,6 +4,7 @@ Loading (config, checkpoint, image) with clear errors, selecting the top predict
 primitives (panel grid, boxes, heat-map overlay, PNG output). Figures are rendered with the ``Agg`` backend,
 so no display is needed.
 """
+import copy
 import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
@@ -39,7 +40,8 @@ def read_rgb(path: str) -> np.ndarray:
     return img
 
 
-def load_detector(config: str, checkpoint: Optional[str], device: str = 'cpu', cfg_options: Optional[dict] = None):
+def load_detector(config: str, checkpoint: Optional[str], device: str = 'cpu', cfg_options: Optional[dict] = None,
+                  allow_partial: bool = False):
     """mmdet's ``init_detector`` with our config lookup (paths or config names) and file checks.
 
     Args:
@@ -48,14 +50,30 @@ def load_detector(config: str, checkpoint: Optional[str], device: str = 'cpu', c
             about ``init_weights``).
         device: e.g. ``'cpu'``.
         cfg_options: ``--cfg-options`` overrides.
+        allow_partial: load a checkpoint that does not fit the model (reported) instead of raising
+            :class:`~mmdet_detrx.utils.strict_load.CheckpointMismatchError`.
 
     Returns:
-        The detector in eval mode, with ``cfg`` and ``dataset_meta`` set.
+        The detector in eval mode, with ``cfg`` and ``dataset_meta`` set (from the checkpoint when it has one,
+        else from the config's classes).
     """
     from mmdet.apis import init_detector
+    from mmdet_detrx.utils.strict_load import load_model_weights
+    model = init_detector(resolve_config(config), None, device=device, cfg_options=cfg_options)
     if checkpoint is not None:
         check_checkpoint(checkpoint)
-    return init_detector(resolve_config(config), checkpoint, device=device, cfg_options=cfg_options)
+        meta = load_model_weights(model, checkpoint, allow_partial=allow_partial).get('meta', {})
+        if meta.get('dataset_meta'):
+            model.dataset_meta = {k.lower(): v for k, v in meta['dataset_meta'].items()}
+            return model.eval()
+    try:  # the config's own class names (init_detector without a checkpoint assumes COCO's)
+        from mmdet.registry import DATASETS
+        dataset = copy.deepcopy(model.cfg.test_dataloader.dataset)
+        dataset['lazy_init'] = True
+        model.dataset_meta = dict(DATASETS.build(dataset).metainfo)
+    except Exception:  # noqa: BLE001 - wrappers without lazy_init keep init_detector's classes
+        pass
+    return model.eval()
 
 
 def top_instances(instances, score_thr: float, max_boxes: int):

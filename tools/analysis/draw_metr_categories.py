@@ -20,6 +20,7 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 import mmdet_detrx  # noqa: F401,E402
+import mmdet_detrx.checkpoint_loading  # noqa: F401,E402  (safe loader for local checkpoints)
 from _draw import BOX_COLORS, draw_boxes, plt, read_rgb, save_figure, show_image, top_instances  # noqa: E402
 
 
@@ -46,15 +47,14 @@ def load_metr(config: str, checkpoint: str, device: str = 'cpu', cfg_options: Op
     Unlike mmdet's ``init_detector`` it does not build the test dataset (METR's class names come from the
     model's label spaces).
     """
-    from mmengine.runner import load_checkpoint
-
     from mmdet_detrx.utils.cli import check_checkpoint
     from mmdet_detrx.utils.model_build import build_detector
+    from mmdet_detrx.utils.strict_load import load_model_weights
 
     _, model = build_detector(config, cfg_options)
     if type(model).__name__ != 'METR':
         raise SystemExit(f'{config} is not a METR config (model type {type(model).__name__!r})')
-    load_checkpoint(model, check_checkpoint(checkpoint), map_location='cpu')
+    load_model_weights(model, check_checkpoint(checkpoint))
     return model.to(device).eval()
 
 

@@ -13,6 +13,7 @@ import sys
 if osp.dirname(osp.abspath(__file__)) not in sys.path:  # the shared helpers of tools/analysis (_draw.py)
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import mmdet_detrx  # noqa: F401,E402
+import mmdet_detrx.checkpoint_loading  # noqa: F401,E402  (safe loader for local checkpoints)
 from _draw import load_detector, read_rgb, top_instances  # noqa: E402
 
 
@@ -26,16 +27,18 @@ def parse_args(argv=None):
     parser.add_argument('--max-boxes', type=int, default=30,
                         help='draw at most this many boxes (highest scores) per image')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='draw even if the checkpoint does not fit the model (the mismatch is printed)')
     return parser.parse_args(argv)
 
 
 def draw_predictions(config: str, checkpoint: str, images, out_dir: str, score_thr: float = 0.3,
-                     max_boxes: int = 30, device: str = 'cpu') -> list:
+                     max_boxes: int = 30, device: str = 'cpu', allow_partial: bool = False) -> list:
     """Runs the detector on ``images`` and writes one PNG per image. Returns [(path, n_boxes)]."""
     from mmdet.apis import inference_detector
     from mmdet.registry import VISUALIZERS
 
-    model = load_detector(config, checkpoint, device=device)
+    model = load_detector(config, checkpoint, device=device, allow_partial=allow_partial)
     visualizer = VISUALIZERS.build(dict(type='DetLocalVisualizer', name=f'draw_{id(model)}'))
     visualizer.dataset_meta = model.dataset_meta
     os.makedirs(out_dir, exist_ok=True)
@@ -54,7 +57,7 @@ def draw_predictions(config: str, checkpoint: str, images, out_dir: str, score_t
 def main(argv=None):
     args = parse_args(argv)
     for out, n in draw_predictions(args.config, args.checkpoint, args.images, args.out_dir, args.score_thr,
-                                   args.max_boxes, args.device):
+                                   args.max_boxes, args.device, args.allow_partial):
         print(f'{out}: {n} boxes')
 
 

@@ -24,6 +24,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 
 import mmdet_detrx  # noqa: F401  (registers modules)
+import mmdet_detrx.checkpoint_loading  # noqa: F401,E402  (safe loader for local checkpoints)
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmdet_detrx.models.layers.up_detr_layers import query_group_ids
 from mmdet_detrx.utils.cli import check_checkpoint, resolve_config
@@ -114,9 +115,8 @@ def draw(img: np.ndarray, patch_boxes: np.ndarray, pred: Optional[tuple] = None)
 def draw_query_patches(config: str, image: str, out: str, checkpoint: Optional[str] = None, seed: int = 0,
                        per_group: int = 1, device: str = 'cpu') -> dict:
     """Writes the PNG ``out``. Returns ``dict(patch_boxes=(P, 4), pred=(boxes, scores, groups) or None)``."""
-    from mmengine.runner import load_checkpoint
-
     from mmdet_detrx.utils.model_build import build_detector
+    from mmdet_detrx.utils.strict_load import load_model_weights
 
     if not osp.isfile(image):
         raise FileNotFoundError(f'image not found: {image!r}')
@@ -128,7 +128,7 @@ def draw_query_patches(config: str, image: str, out: str, checkpoint: Optional[s
         _, model = build_detector(cfg)  # every weight comes from the checkpoint
         if not hasattr(model, 'patch_encoder'):
             raise ValueError(f'{config}: the model ({type(model).__name__}) is not a UP-DETR detector')
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        load_model_weights(model, checkpoint)
         model.to(device).eval()
     np.random.seed(seed)
     packed = Compose(pipeline)(dict(img_path=image, img_id=0))

@@ -2,6 +2,7 @@
 
     python tools/deploy/export_onnx.py CONFIG CHECKPOINT --out model.onnx [--shape H W] [--opset 17]
         [--verify] [--image IMG ...] [--num-images 2] [--atol 1e-4] [--skip-nms] [--cfg-options k=v ...]
+        [--allow-partial]
 
 Supported: DETR (mmdet's DETR, our ModularDETR), Conditional DETR (CondDETR, mmdet's ConditionalDETR),
 Deformable DETR / DINO, fine-tuned UP-DETR (a plain DETR / CondDETR config) and Co-DETR (DetrxCoDETR, e.g.
@@ -15,7 +16,8 @@ original image. ``--shape`` defaults to the test pipeline's Resize (short side, 
 
 ``--verify`` runs onnxruntime on real images (``--image`` or the first ``--num-images`` of the config's test
 data) and compares boxes and scores index by index with PyTorch; exit 1 if any max abs diff exceeds ``--atol``
-or a label differs. Exit 2 for an unsupported model.
+or a label differs. Exit 2 for an unsupported model. The checkpoint must fit the model exactly (exit 3 with the
+missing / unexpected / mis-shaped tensors listed) unless ``--allow-partial``.
 """
 import argparse
 import os.path as osp
@@ -23,15 +25,16 @@ import sys
 from typing import Optional
 
 from mmengine.config import DictAction
-from mmengine.runner import load_checkpoint
 
 import mmdet_detrx  # noqa: F401  (registers the modules)
+import mmdet_detrx.checkpoint_loading  # noqa: F401,E402  (safe loader for local checkpoints)
 from mmdet.utils import register_all_modules
 from mmdet_detrx.deploy.onnx_export import (DetrOnnxWrapper, UnsupportedModelError, default_shape,
                                             exportable_parts, export_onnx, find_images, graph_op_types,
                                             verify_onnx)
 from mmdet_detrx.utils.cli import check_checkpoint
 from mmdet_detrx.utils.model_build import build_detector
+from mmdet_detrx.utils.strict_load import CheckpointMismatchError, load_model_weights
 
 
 def parse_args(argv=None):
@@ -48,6 +51,9 @@ def parse_args(argv=None):
     parser.add_argument('--skip-nms', action='store_true',
                         help='export a Co-DETR head with test_cfg.nms without its NMS (apply it outside)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='export even if the checkpoint does not fit the model (missing/unexpected/mis-shaped '
+                             'tensors are listed and left at their initialisation)')
     return parser.parse_args(argv)
 
 
@@ -63,7 +69,11 @@ def main(argv: Optional[list] = None) -> int:
         return 2
     shape = tuple(args.shape) if args.shape else default_shape(cfg)
     wrapper = DetrOnnxWrapper(model, shape, skip_nms=args.skip_nms)
-    load_checkpoint(model, args.checkpoint, map_location='cpu', logger='silent')
+    try:
+        load_model_weights(model, args.checkpoint, allow_partial=args.allow_partial)
+    except CheckpointMismatchError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 3
     wrapper.eval()
 
     export_onnx(wrapper, args.out, opset=args.opset)

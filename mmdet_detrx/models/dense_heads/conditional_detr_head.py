@@ -286,7 +286,7 @@ class CondDETRHead(ConditionalDETRHead):
             cls_avg_factor = reduce_mean(cls_avg_factor)
         cls_avg_factor = cls_avg_factor.clamp(min=1)
         loss_cls = self.loss_cls(
-            all_layers_cls_scores.reshape(-1, num_channels),
+            all_layers_cls_scores.reshape(-1, num_channels).float(),
             targets.labels.reshape(-1),
             targets.label_weights.reshape(-1),
             reduction_override='none')
@@ -298,8 +298,9 @@ class CondDETRHead(ConditionalDETRHead):
             zero = all_layers_bbox_preds.sum((1, 2, 3)) * 0
             return losses_cls, zero, zero.clone()
         layer_ids, img_ids, _ = pos.nonzero(as_tuple=True)
-        pos_preds = all_layers_bbox_preds[pos]
-        pos_targets = targets.bbox_targets[pos]
+        # float32 box losses: under autocast the predictions may be bf16/fp16 while targets and weights are float32
+        pos_preds = all_layers_bbox_preds[pos].float()
+        pos_targets = targets.bbox_targets[pos].float()
         pos_weights = targets.bbox_weights[pos]
         loss_bbox = self.loss_bbox(pos_preds, pos_targets, pos_weights, reduction_override='none')
         losses_bbox = pos_preds.new_zeros(num_layers).index_add(0, layer_ids, loss_bbox.sum(-1)) / box_avg_factor
