@@ -5,6 +5,7 @@ import math
 import os.path as osp
 
 
+
 def read_scalars(work_dir: str) -> list:
     """The json lines mmengine's LocalVisBackend wrote for the (single) run in ``work_dir``."""
     files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
@@ -19,3 +20,37 @@ def train_losses(work_dir: str) -> list:
     losses = [r['loss'] for r in rows]
     assert all(math.isfinite(v) for v in losses), losses
     return losses
+
+
+RESIZES = {'Resize': 'scale', 'RandomResize': 'scale', 'RandomChoiceResize': 'scales'}
+
+
+def _small_images(node, size=(160, 128)):
+    """Every resize of the pipeline made small (a CPU-cheap step)."""
+    if isinstance(node, dict):
+        key = RESIZES.get(node.get('type'))
+        if key == 'scales':
+            node[key] = [size]
+        elif key:
+            node[key] = size
+        for value in node.values():
+            _small_images(value, size)
+    elif isinstance(node, list):
+        for value in node:
+            _small_images(value, size)
+
+
+def train_batch(cfg):
+    """The first batch (2 images, resized small) of ``cfg``'s own training pipeline, as the runner collates it."""
+    from mmengine.runner import Runner
+
+    from mmdet_detrx.utils.smoke import SMOKE_SAMPLES, shrink_datasets
+
+    loader_cfg = cfg.train_dataloader.copy()
+    shrink_datasets(loader_cfg.dataset)
+    _small_images(loader_cfg.dataset)
+    loader_cfg.update(num_workers=0, persistent_workers=False, batch_size=SMOKE_SAMPLES)
+    loader_cfg.pop('batch_sampler', None)
+    return next(iter(Runner.build_dataloader(loader_cfg, seed=0)))
+
+

@@ -18,15 +18,15 @@ def smoke_enabled() -> bool:
     return os.environ.get(SMOKE_ENV) == '1'
 
 
-def _shrink_dataset(dataset: Any) -> None:
+def shrink_datasets(dataset: Any) -> None:
     """Sets ``indices`` on the innermost datasets (wrappers: ``dataset`` / ``datasets`` entries)."""
     if not isinstance(dataset, dict):
         return
     if isinstance(dataset.get('datasets'), (list, tuple)):
         for child in dataset['datasets']:
-            _shrink_dataset(child)
+            shrink_datasets(child)
     elif isinstance(dataset.get('dataset'), dict):
-        _shrink_dataset(dataset['dataset'])
+        shrink_datasets(dataset['dataset'])
     else:
         dataset['indices'] = SMOKE_SAMPLES
 
@@ -46,7 +46,7 @@ def apply_smoke(cfg) -> None:
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(name)
         if isinstance(loader, dict):
-            _shrink_dataset(loader.get('dataset'))
+            shrink_datasets(loader.get('dataset'))
             loader['num_workers'] = 0
             loader['persistent_workers'] = False
     if isinstance(cfg.get('default_hooks'), dict) and isinstance(cfg.default_hooks.get('logger'), dict):

@@ -116,7 +116,7 @@ def test_bccd_labels_are_local(joint_val):
 def test_index_out_of_range(joint_val):
     with pytest.raises(IndexError, match='215'):
         joint_val[len(joint_val)]
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match=f'index {-len(joint_val) - 1} out of range for DetrxMultiLabelSpaceDataset'):
         joint_val.get_data_info(-len(joint_val) - 1)
 
 

@@ -540,7 +540,7 @@ def test_predict_with_auxiliary_head(aux_run, eval_module, eval_index):
 
 
 def test_eval_module_is_validated():
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="eval_module must be one of \\('detr', 'one-stage', 'two-stage'\\)"):
         MODELS.build(co_detr_cfg('atss', test_cfg=dict(eval_module='rpn')))
 
 

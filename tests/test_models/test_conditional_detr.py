@@ -10,7 +10,7 @@ from mmengine.structures import InstanceData
 import mmdet_detrx  # noqa: F401
 from mmdet.models.layers import ConditionalDetrTransformerDecoder
 from mmdet.models.task_modules.assigners import HungarianAssigner
-from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.utils import register_all_modules
 
@@ -241,7 +241,6 @@ def test_head_calls_batch_assign_once_for_all_layers_and_images():
         torch.testing.assert_close(losses_batched[key], losses_plain[key])
 
 
-@pytest.mark.skipif(TASK_UTILS.get('BatchedHungarianAssigner') is None, reason='BatchedHungarianAssigner missing')
 def test_head_with_batched_hungarian_assigner_gives_same_losses():
     head, hidden, refs, samples = _head_and_outputs()
     batched, *_ = _head_and_outputs(assigner='BatchedHungarianAssigner')
@@ -391,8 +390,6 @@ def test_detr_config_matches_conditional_detr_settings():
 TINY_CONFIGS = ['conditional_detr/conditional-detr_r18_1xb2-12e_coco128.py', 'detr/detr_r18_1xb2-12e_coco128.py']
 
 
-@pytest.mark.skipif(not osp.exists(osp.join(REPO, 'configs/_base_/datasets/coco128_detection.py')),
-                    reason='coco128 dataset base config not written yet')
 @pytest.mark.parametrize('path', TINY_CONFIGS)
 def test_tiny_coco128_configs_build_and_run(path):
     cfg = Config.fromfile(osp.join(REPO, 'configs', path))

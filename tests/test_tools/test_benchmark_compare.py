@@ -1,5 +1,6 @@
 """``tools/benchmark.py compare`` and ``convergence`` on the tiny coco128 configs (ours vs mmdet's DETR)."""
 import json
+import statistics
 import os.path as osp
 import sys
 
@@ -46,6 +47,9 @@ def test_compare_json_table_and_ratios(tmp_path):
     for name in ('train_step_s', 'inference_s'):
         m = res['metrics'][name]
         assert len(m['a_samples']) == len(m['b_samples']) == 2
+        # recomputed here from the raw samples, independently of the tool's own summary code
+        assert m['a'] == pytest.approx(statistics.median(m['a_samples']))
+        assert m['ratio'] == pytest.approx(statistics.median(m['b_samples']) / statistics.median(m['a_samples']))
         for k in 'ab':
             sp = m[f'{k}_spread']
             assert sp['min'] <= sp['q1'] <= sp['median'] <= sp['q3'] <= sp['max']
@@ -117,3 +121,9 @@ def test_convergence_plot_table_and_reuse(tmp_path):
     assert 'train.py' not in again.stderr
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert json.loads(js.read_text())['runs'] == res['runs']
+
+
+@pytest.mark.parametrize('command', ['compare a b', 'hungarian', 'co-detr-inference', 'group-hungarian'])
+def test_zero_repeats_is_refused_at_parsing(command):
+    proc = run_cmd(['python', 'tools/benchmark.py', *command.split(), '--repeats', '0'])
+    assert proc.returncode == 2 and '--repeats: must be >= 1, got 0' in proc.stderr, proc.stderr[-1000:]

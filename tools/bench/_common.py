@@ -93,3 +93,21 @@ def load_any_config(config: str, cfg_options: Optional[dict] = None):
     from mmdet_detrx.utils.smoke import apply_smoke
     apply_smoke(cfg)
     return cfg
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--repeats``: a median of no sample is no number)."""
+    import argparse
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (``--warmup``)."""
+    import argparse
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
+    return value

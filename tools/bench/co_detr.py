@@ -50,7 +50,7 @@ from typing import Dict, List, Tuple
 import torch
 from mmengine.config import ConfigDict
 
-from bench._common import summarize, time_interleaved
+from bench._common import non_negative_int, positive_int, summarize, time_interleaved
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 OUR_CONFIG = osp.join(REPO, 'configs', 'co_detr', 'co-dino-5scale_r50_8xb2-lsj-1x_coco.py')
@@ -73,8 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--batch-size', type=int, default=2)
     parser.add_argument('--img-size', type=int, default=256, help='square input size in pixels')
     parser.add_argument('--num-gts', type=int, default=10, help='ground-truth boxes per image')
-    parser.add_argument('--repeats', type=int, default=6)
-    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--repeats', type=positive_int, default=6)
+    parser.add_argument('--warmup', type=non_negative_int, default=1)
     parser.add_argument('--mem-steps', type=int, default=2, help='training steps in each memory subprocess')
     parser.add_argument('--no-memory', action='store_true', help='skip the memory subprocesses')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: leave the default)')

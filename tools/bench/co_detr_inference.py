@@ -23,7 +23,7 @@ from typing import Dict, Tuple
 import torch
 from mmengine.config import ConfigDict
 
-from bench._common import summarize, time_interleaved
+from bench._common import non_negative_int, positive_int, summarize, time_interleaved
 from bench.co_detr import OUR_CONFIG, RESNET_CHANNELS, make_batch, quiet_init_logs, reduce_ours
 
 # Co-DETR heads -> the mmdet head they extend (same parameters)
@@ -42,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--batch-size', type=int, default=2)
     parser.add_argument('--img-size', type=int, default=256, help='square input size in pixels')
     parser.add_argument('--num-gts', type=int, default=10, help='ground-truth boxes per image (unused by predict)')
-    parser.add_argument('--repeats', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--repeats', type=positive_int, default=10)
+    parser.add_argument('--warmup', type=non_negative_int, default=2)
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: leave the default)')
     parser.add_argument('--seed', type=int, default=0)
 

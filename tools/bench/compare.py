@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 
-from bench._common import load_any_config, spread, time_interleaved
+from bench._common import load_any_config, non_negative_int, positive_int, spread, time_interleaved
 from mmdet_detrx.utils.model_build import pretrained_init_keys, strip_pretrained  # noqa: F401
 
 BENCH_PARENT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -64,8 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--cfg-options-b', nargs='+', action=DictAction, default={}, help='overrides for B only')
     parser.add_argument('--data', help='config (path or name) whose train_dataloader gives the batch; default A')
     parser.add_argument('--batch-size', type=int, help='images in the batch (default: the train_dataloader\'s)')
-    parser.add_argument('--repeats', type=int, default=10, help='timed rounds (each runs A and B once)')
-    parser.add_argument('--warmup', type=int, default=2, help='untimed rounds first')
+    parser.add_argument('--repeats', type=positive_int, default=10, help='timed rounds (each runs A and B once)')
+    parser.add_argument('--warmup', type=non_negative_int, default=2, help='untimed rounds first')
     parser.add_argument('--memory-repeats', type=int, default=1,
                         help='fresh subprocesses per model for the peak memory (0: skip memory)')
     parser.add_argument('--memory-steps', type=int, default=2, help='train steps after the first in each')

@@ -19,7 +19,7 @@ import os
 
 import torch
 
-from bench._common import summarize, time_interleaved
+from bench._common import non_negative_int, positive_int, summarize, time_interleaved
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--assigner', default='auto', choices=('auto', 'HungarianAssigner', 'BatchedHungarianAssigner'),
                         help='assigner of ours; auto = BatchedHungarianAssigner when registered. mmdet always '
                         'uses HungarianAssigner')
-    parser.add_argument('--repeats', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--repeats', type=positive_int, default=10)
+    parser.add_argument('--warmup', type=non_negative_int, default=2)
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: leave the default)')
     parser.add_argument('--seed', type=int, default=0)
 

@@ -12,7 +12,7 @@ from typing import List, Tuple
 import torch
 from mmengine.structures import InstanceData
 
-from bench._common import summarize, time_interleaved
+from bench._common import non_negative_int, positive_int, summarize, time_interleaved
 from bench.hungarian import MATCH_COSTS, random_boxes, warm_allocator
 
 
@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--queries', type=int, default=300, help='queries per image')
     parser.add_argument('--categories', type=int, default=10, help='categories per image (queries spread evenly)')
     parser.add_argument('--gts', type=int, default=50, help='ground truths per image')
-    parser.add_argument('--repeats', type=int, default=20, help='timed rounds')
-    parser.add_argument('--warmup', type=int, default=3, help='untimed rounds')
+    parser.add_argument('--repeats', type=positive_int, default=20, help='timed rounds')
+    parser.add_argument('--warmup', type=non_negative_int, default=3, help='untimed rounds')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: keep the default)')
     parser.add_argument('--seed', type=int, default=0)
 

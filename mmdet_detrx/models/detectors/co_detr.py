@@ -48,6 +48,7 @@ from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 from ..dense_heads.conditional_detr_head import LayerTargets
 from ..layers.co_detr_layers import CoQueryGroup, float32_scope, to_float32
 from ..layers.deform_attn_cpu import shared_value_projection, use_level_sum_deformable_attn
+from ..gt_checks import check_gt_instances
 from .co_detr_compat import convert_co_dino_reference_keys
 from .conditional_detr import CondDETR
 
@@ -292,6 +293,7 @@ class DetrxCoDETR(BaseDetector):
             The base's losses (unprefixed), ``loss_rpn_*``, ``aux{k}.*`` for the k-th positive-producing
             auxiliary head (RoI heads first, then dense heads) and ``aux{k}.q.*`` for its query group.
         """
+        check_gt_instances(batch_data_samples, self.query_head.bbox_head.num_classes)
         # the decoder passes over the same memory (base queries, every positive query group) share each
         # cross-attention's value projection (level-sum attention on CPU; same function and gradients)
         with shared_value_projection(self.query_head):

@@ -9,6 +9,7 @@ from mmdet.models.detectors import DeformableDETR
 from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import OptConfigType
+from ..gt_checks import check_gt_instances
 from ..layers.metr_class_embeddings import load_class_embeddings, read_class_embedding_file
 from ..layers.metr_layers import category_targets, select_categories_test, select_categories_train
 
@@ -272,6 +273,7 @@ class METR(DeformableDETR):
     # ------------------------------------------------------------------ entry points
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Detection losses of the head plus the extractor's ``loss_category``."""
+        check_gt_instances(batch_data_samples)  # labels are local to each sample's label space
         img_feats = self.extract_feat(batch_inputs)
         head_inputs = self.forward_transformer(img_feats, batch_data_samples)
         logits = head_inputs.pop('category_logits')

@@ -5,6 +5,8 @@ from torch import Tensor, nn
 
 from mmdet.models.detectors import DETR
 from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from ..gt_checks import check_gt_instances
 from ..layers.modular_detr_layers import build_with_default
 
 
@@ -25,6 +27,11 @@ class ModularDETR(DETR):
     default_positional_encoding_type = 'SinePositionalEncoding'
     default_encoder_type = 'ModularDetrEncoder'
     default_decoder_type = 'ModularDetrDecoder'
+
+    def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        """mmdet's DETR loss after :func:`~mmdet_detrx.models.gt_checks.check_gt_instances` (the image is named)."""
+        check_gt_instances(batch_data_samples, self.bbox_head.num_classes)
+        return super().loss(batch_inputs, batch_data_samples)
 
     def _init_layers(self) -> None:
         """Builds positional encoding, encoder, decoder and the object queries from their configs."""
