@@ -63,6 +63,27 @@ def _axis_samples(start: Tensor, bin_size: Tensor, grid: Tensor, num_bins: int,
     return index, weight
 
 
+def _sampling_grid(bin_h: Tensor, bin_w: Tensor, sampling_ratio: int) -> Tuple[Tensor, Tensor]:
+    """Samples per bin along y and x for every RoI, (R, ) int64 each (mmcv's rule)."""
+    if sampling_ratio > 0:
+        grid = torch.full_like(bin_h, sampling_ratio, dtype=torch.long)
+        return grid, grid
+    return torch.ceil(bin_h).long().clamp(min=0), torch.ceil(bin_w).long().clamp(min=0)
+
+
+def gather_entries(rois: Tensor, output_size: Tuple[int, int], spatial_scale: float, sampling_ratio: int = 0,
+                   aligned: bool = True) -> Tensor:
+    """(pixel, weight) pairs :func:`gather_roi_align` builds for each RoI, (R, ) int64: its memory is about
+    80 bytes per pair. A huge RoI with adaptive sampling (``sampling_ratio=0``) has huge grids."""
+    coords = rois[:, 1:].double() * spatial_scale - (0.5 if aligned else 0.0)
+    roi_w, roi_h = coords[:, 2] - coords[:, 0], coords[:, 3] - coords[:, 1]
+    if not aligned:
+        roi_w, roi_h = roi_w.clamp(min=1.0), roi_h.clamp(min=1.0)
+    out_h, out_w = output_size
+    grid_h, grid_w = _sampling_grid(roi_h.clamp(min=0) / out_h, roi_w.clamp(min=0) / out_w, sampling_ratio)
+    return 4 * grid_h * grid_w * (out_h * out_w)
+
+
 def gather_roi_align(feat: Tensor, rois: Tensor, output_size: Tuple[int, int], spatial_scale: float,
                      sampling_ratio: int = 0, aligned: bool = True) -> Tensor:
     """mmcv's average RoIAlign computed as a weighted gather (see the module docstring).
@@ -95,12 +116,7 @@ def gather_roi_align(feat: Tensor, rois: Tensor, output_size: Tuple[int, int], s
     elif bool(((roi_w < 0) | (roi_h < 0)).any()):
         raise ValueError('gather_roi_align: RoIs must have x2 >= x1 and y2 >= y1 (as mmcv RoIAlign asserts)')
     bin_h, bin_w = roi_h / out_h, roi_w / out_w
-    if sampling_ratio > 0:
-        grid_h = torch.full((num_rois, ), sampling_ratio, dtype=torch.long, device=feat.device)
-        grid_w = grid_h
-    else:
-        grid_h = torch.ceil(bin_h).long().clamp(min=0)
-        grid_w = torch.ceil(bin_w).long().clamp(min=0)
+    grid_h, grid_w = _sampling_grid(bin_h, bin_w, sampling_ratio)
     count = (grid_h * grid_w).clamp(min=1).to(feat.dtype)
     y_index, y_weight = _axis_samples(coords[:, 1], bin_h, grid_h, out_h, height)
     x_index, x_weight = _axis_samples(coords[:, 0], bin_w, grid_w, out_w, width)
@@ -146,13 +162,44 @@ class DetrxGatherRoIAlign(RoIAlign):
         return cls(layer.output_size, layer.spatial_scale, layer.sampling_ratio, layer.pool_mode, layer.aligned,
                    layer.use_torchvision)
 
+    #: at most this many (pixel, weight) pairs per gather (peak ~200 bytes each: ~200 MiB). More RoIs are pooled in
+    #: chunks. A single RoI above it (a huge box with adaptive sampling: a 1e6 px box would need ~10^11 pairs, and
+    #: mmcv's own kernel fails on it with "cannot create std::vector larger than max_size()") is pooled with the
+    #: largest fixed sampling grid that fits the budget instead of its adaptive one.
+    max_entries = 1 << 20
+
+    def _gather(self, input: Tensor, rois: Tensor, sampling_ratio: int) -> Tensor:
+        entries = gather_entries(rois, self.output_size, self.spatial_scale, sampling_ratio, self.aligned)
+        parts = [gather_roi_align(input, rois[chunk], self.output_size, self.spatial_scale, sampling_ratio,
+                                  self.aligned) for chunk in _chunks(entries, self.max_entries)]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
     def forward(self, input: Tensor, rois: Tensor) -> Tensor:
         if input.device.type == 'cpu' and self.pool_mode == 'avg' and not self.use_torchvision \
                 and input.dtype in (torch.float32, torch.float64):
-            return gather_roi_align(input, rois, self.output_size, self.spatial_scale, self.sampling_ratio,
-                                    self.aligned)
+            huge = gather_entries(rois, self.output_size, self.spatial_scale, self.sampling_ratio,
+                                  self.aligned) > self.max_entries
+            if not bool(huge.any()):
+                return self._gather(input, rois, self.sampling_ratio)
+            bins = self.output_size[0] * self.output_size[1]
+            capped = max(1, int((self.max_entries / (4 * bins))**0.5))
+            normal, large = (~huge).nonzero().flatten(), huge.nonzero().flatten()
+            pooled = torch.cat([self._gather(input, rois[normal], self.sampling_ratio),
+                                self._gather(input, rois[large], capped)])
+            return pooled[torch.argsort(torch.cat([normal, large]))]
         # mmcv's kernels index the raw buffer as NCHW: a transposed view would pool scrambled features
         return super().forward(input.contiguous(), rois)
+
+
+def _chunks(entries: Tensor, budget: int):
+    """Consecutive index slices of RoIs whose summed ``entries`` stay within ``budget`` (each entry <= budget)."""
+    start, total = 0, 0
+    for i, n in enumerate(entries.tolist()):
+        if total + n > budget and i > start:
+            yield slice(start, i)
+            start, total = i, 0
+        total += n
+    yield slice(start, len(entries))
 
 
 def use_gather_roi_align(module: torch.nn.Module) -> int:
