@@ -43,5 +43,5 @@ def test_huge_box_uses_bounded_memory():
     assert grown_mib < 400, f'peak RSS grew by {grown_mib:.0f} MiB'
     # the normal RoI is untouched: mmcv's result; the huge one equals a fixed-grid RoIAlign, which mmcv computes
     torch.testing.assert_close(out[1:], roi_align(feat, rois[1:], (7, 7), 0.25, 0, 'avg', True))
-    capped = max(1, int(((1 << 22) / (4 * 49))**0.5))
+    capped = max(1, int((DetrxGatherRoIAlign.max_entries / (4 * 49))**0.5))
     torch.testing.assert_close(out[:1], roi_align(feat, rois[:1], (7, 7), 0.25, capped, 'avg', True))
