@@ -5,6 +5,10 @@ import sys
 
 import pytest
 
+# the class-name encoder (sentence-transformers) loads from its PyPI package; never ask a hub
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_CONFIG = osp.join(REPO, 'tests', 'configs', 'tiny_conditional_detr_coco128.py')
 

