@@ -4,16 +4,16 @@
 #   1. evaluates the shipped checkpoint (Co-DINO-trained DINO, EfficientNet-Lite0, checkpoints/README.md) on the
 #      BCCD *test* split (72 images) and prints its VOC mAP and per-class AP;
 #   2. draws its predictions (class names, scores) on a BCCD test image into a PNG;
-#   3. trains the same recipe (configs/co_detr/co-dino_lite0_1xb2-24e_bccd.py) for a few minutes from the ImageNet
+#   3. trains the same recipe (configs/co_detr/co-dino_lite0_1xb2-14e_bccd.py) for a few minutes from the ImageNet
 #      backbone alone, evaluates that on BCCD test too and prints both numbers side by side.
 #   DEMO_TRAIN_IMAGES=N  training images for step 3 (default 100: one epoch of 50 iterations)
 #   DEMO_WORK_DIR=DIR    output folder (default work_dirs/demo; recreated on each run)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/python.sh"
 cd "$ROOT"
-SHIPPED_CONFIG=configs/dino/dino_lite0_1xb2-24e_bccd.py
-SHIPPED_CKPT=checkpoints/dino_lite0_bccd_co-dino-24e.pth
-TRAIN_CONFIG=configs/co_detr/co-dino_lite0_1xb2-24e_bccd.py
+SHIPPED_CONFIG=configs/dino/dino_lite0_1xb2-14e_bccd.py
+SHIPPED_CKPT=checkpoints/dino_lite0_bccd_co-dino-14e.pth
+TRAIN_CONFIG=configs/co_detr/co-dino_lite0_1xb2-14e_bccd.py
 IMAGE=data/bccd/BCCD/JPEGImages/BloodImage_00031.jpg  # BCCD test: 18 RBC, 2 WBC, 4 platelets
 TRAIN_IMAGES="${DEMO_TRAIN_IMAGES:-100}"
 WD="${DEMO_WORK_DIR:-work_dirs/demo}"
@@ -60,6 +60,6 @@ run_test "$TRAIN_CONFIG" "$CKPT" "$WD/short"
 SHORT_MAP=$(voc_map "$WD/short.log")
 
 echo "[demo] done in $(elapsed). BCCD test VOC mAP@0.5 (72 held-out images):"
-echo "[demo]   shipped checkpoint (24-epoch recipe, checkpoints/README.md): $SHIPPED_MAP"
+echo "[demo]   shipped checkpoint (14-epoch recipe, checkpoints/README.md): $SHIPPED_MAP"
 echo "[demo]   this demo's short run ($TRAIN_IMAGES images, 1 epoch, from ImageNet): $SHORT_MAP"
 echo "[demo] picture: $WD/vis/$(basename "${IMAGE%.*}")_pred.png"

@@ -46,6 +46,11 @@ def train_batch(cfg):
 
     from mmdet_detrx.utils.smoke import SMOKE_SAMPLES, shrink_datasets
 
+    import random
+
+    import numpy as np
+    np.random.seed(0)  # the pipelines' random augmentations draw from numpy / random: same batch in every run
+    random.seed(0)
     loader_cfg = cfg.train_dataloader.copy()
     shrink_datasets(loader_cfg.dataset)
     _small_images(loader_cfg.dataset)

@@ -57,7 +57,7 @@ def test_converters_build_the_target_with_cfg_options():
 
 def test_build_detector_drops_every_pretrained_init_and_keeps_the_given_config():
     from mmdet_detrx.utils.model_build import build_detector, pretrained_init_keys
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'co_detr', 'co-conditional-detr_lite0_1xb2-24e_bccd.py'))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'co_detr', 'co-conditional-detr_lite0_1xb2-14e_bccd.py'))
     before = pretrained_init_keys(cfg.model)
     assert before == ['model.backbone.init_cfg'], 'the shipped config loads ImageNet weights'
     used, model = build_detector(cfg, {'model.num_classes': 5})

@@ -1,6 +1,6 @@
 # A small Co-DINO on the vendored coco128 (80 classes) for a quick CPU run:
 #   mim train mmdet_detrx configs/co_detr/co-dino_r18_1xb2-12e_coco128.py
-# ResNet-18 from scratch (GroupNorm, trainable: no download; co-dino_lite0_1xb2-24e_bccd.py has ImageNet weights
+# ResNet-18 from scratch (GroupNorm, trainable: no download; co-dino_lite0_1xb2-14e_bccd.py has ImageNet weights
 # offline), 4 scales, 2 encoder /
 # 2 decoder layers, 100 queries, auxiliary RPN + RoI head (aux0) and ATSS (aux1) on the encoder memory.
 # embed_dims stays 256: mmdet's DINO decoder hard-codes its 4 x 128 sine embedding of the reference boxes.

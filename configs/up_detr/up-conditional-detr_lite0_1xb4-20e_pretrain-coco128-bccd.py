@@ -6,8 +6,8 @@
 #   2. python tools/model_converters/up_detr_to_finetune.py \
 #          work_dirs/up-conditional-detr_lite0_1xb4-20e_pretrain-coco128-bccd/epoch_20.pth \
 #          work_dirs/up-conditional-detr_lite0_1xb4-20e_pretrain-coco128-bccd/finetune_init.pth \
-#          --config configs/up_detr/up-conditional-detr_lite0_1xb2-24e_finetune-bccd.py
-#   3. python tools/train.py configs/up_detr/up-conditional-detr_lite0_1xb2-24e_finetune-bccd.py
+#          --config configs/up_detr/up-conditional-detr_lite0_1xb2-14e_finetune-bccd.py
+#   3. python tools/train.py configs/up_detr/up-conditional-detr_lite0_1xb2-14e_finetune-bccd.py
 _base_ = ['./up-conditional-detr_r18_1xb4-20e_pretrain-coco128-bccd.py', '../_base_/models/lite0_backbone.py']
 
 backbone_channels = 320

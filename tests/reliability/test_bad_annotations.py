@@ -1,9 +1,11 @@
 """Annotations mmdet drops without a word are reported (counts per reason, examples), strict mode raises, and a
 training set left empty is an error naming the file. The annotation files are made on the fly from coco128."""
 import json
+import logging
 import os.path as osp
 
 import pytest
+from mmengine.logging import MMLogger
 import mmdet_detrx  # noqa: F401
 from mmdet.registry import DATASETS
 from mmdet_detrx.datasets.checks import coco_annotation_problems
@@ -45,10 +47,18 @@ def test_problems_are_found_by_reason(tmp_path):
     assert 'category_id 999' in problems['unknown category_id'][0]
 
 
-def test_dropped_annotations_are_logged_with_counts(tmp_path, capsys):
+def test_dropped_annotations_are_logged_with_counts(tmp_path):
     path, data = _write(tmp_path, _break_three)
-    dataset = _build(path)
-    message = capsys.readouterr().out  # mmengine's logger writes to stdout
+    logger = MMLogger.get_current_instance()  # print_log(logger='current') writes here
+    records = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        dataset = _build(path)
+    finally:
+        logger.removeHandler(handler)
+    message = ' '.join(r.getMessage() for r in records)
     assert f'{path}: 3 annotation(s) dropped' in message
     assert 'unknown category_id (1:' in message and 'width or height < 1 (1:' in message
     # and the dataset indeed lost exactly those three boxes

@@ -9,9 +9,9 @@ from ..conftest import REPO
 from ..helpers import train_batch
 
 CONFIGS = {
-    'co-dino': f'{REPO}/configs/co_detr/co-dino_lite0_1xb2-24e_bccd.py',
-    'conditional-detr': f'{REPO}/configs/conditional_detr/conditional-detr_lite0_1xb2-24e_bccd.py',
-    'detr': f'{REPO}/configs/detr/detr_lite0_1xb2-24e_bccd.py',
+    'co-dino': f'{REPO}/configs/co_detr/co-dino_lite0_1xb2-14e_bccd.py',
+    'conditional-detr': f'{REPO}/configs/conditional_detr/conditional-detr_lite0_1xb2-14e_bccd.py',
+    'detr': f'{REPO}/configs/detr/detr_lite0_1xb2-14e_bccd.py',
     'metr': f'{REPO}/configs/metr/metr_lite0_1xb2-12e_coco128-bccd.py',
 }
 

@@ -7,10 +7,11 @@ import os
 import os.path as osp
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .doc_commands import NOT_RUN, PLACEHOLDER, ROOT, documents, make_sandbox, shell_blocks, split_commands
+from .doc_commands import NOT_RUN, PLACEHOLDER, documents, make_sandbox, shell_blocks, split_commands
 
 DOCS_WITH_COMMANDS = [d for d in documents() if any(b.commands for b in shell_blocks(d))]
 
@@ -33,9 +34,9 @@ def test_no_placeholders_in_runnable_blocks(doc):
     assert not bad, f'{doc}: runnable blocks with placeholders (use a ```text block for synopses): {bad}'
 
 
-@pytest.mark.parametrize('doc', DOCS_WITH_COMMANDS)
-def test_documented_commands_run(doc, tmp_path):
-    sandbox = make_sandbox(str(tmp_path / 'clone'))
+def _run_document(doc: str, sandbox: str) -> str:
+    """Runs the document's commands in order; '' when all passed, else the failure report."""
+    make_sandbox(sandbox)
     env = dict(os.environ, DETRX_SMOKE='1', OMP_NUM_THREADS='1', MPLBACKEND='Agg')
     env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
     for block in shell_blocks(doc):
@@ -44,6 +45,23 @@ def test_documented_commands_run(doc, tmp_path):
                 continue
             proc = subprocess.run(['bash', '-c', 'set -eo pipefail\n' + command], cwd=sandbox, env=env,
                                   capture_output=True, text=True, timeout=900)
-            assert proc.returncode == 0, (
-                f'{doc}:{block.line}: `{command}` exited {proc.returncode}\n'
-                f'--- stdout (end)\n{proc.stdout[-3000:]}\n--- stderr (end)\n{proc.stderr[-3000:]}')
+            if proc.returncode != 0:
+                return (f'{doc}:{block.line}: `{command}` exited {proc.returncode}\n'
+                        f'--- stdout (end)\n{proc.stdout[-3000:]}\n--- stderr (end)\n{proc.stderr[-3000:]}')
+    return ''
+
+
+@pytest.fixture(scope='module')
+def doc_runs(tmp_path_factory):
+    """Every document run once, two at a time (each in its own sandbox; the commands are mostly single-threaded
+    Python start-up and a few seconds of work, so two runs share the 2 cores well)."""
+    root = tmp_path_factory.mktemp('docs')
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {doc: pool.submit(_run_document, doc, str(root / f'sandbox{i}'))
+                   for i, doc in enumerate(DOCS_WITH_COMMANDS)}
+        return {doc: f.result() for doc, f in futures.items()}
+
+
+@pytest.mark.parametrize('doc', DOCS_WITH_COMMANDS)
+def test_documented_commands_run(doc, doc_runs):
+    assert doc_runs[doc] == '', doc_runs[doc]

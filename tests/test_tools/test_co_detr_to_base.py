@@ -9,8 +9,8 @@ from mmdet_detrx.utils.model_build import build_detector
 
 from ..conftest import REPO, assert_ok, run_cmd
 
-CO = f'{REPO}/configs/co_detr/co-dino_lite0_1xb2-24e_bccd.py'
-BASE = f'{REPO}/configs/dino/dino_lite0_1xb2-24e_bccd.py'
+CO = f'{REPO}/configs/co_detr/co-dino_lite0_1xb2-14e_bccd.py'
+BASE = f'{REPO}/configs/dino/dino_lite0_1xb2-14e_bccd.py'
 
 
 def _inputs(model, seed=0):
@@ -65,6 +65,6 @@ def test_refuses_a_non_co_detr_checkpoint_and_a_wrong_base():
     with pytest.raises(ConversionError, match='not a Co-DETR checkpoint'):
         convert_co_detr_to_base(dino.state_dict(), dino.state_dict())
     _, co = build_detector(CO)
-    cond = build_detector(f'{REPO}/configs/conditional_detr/conditional-detr_lite0_1xb2-24e_bccd.py')[1]
+    cond = build_detector(f'{REPO}/configs/conditional_detr/conditional-detr_lite0_1xb2-14e_bccd.py')[1]
     with pytest.raises(ConversionError, match='missing:'):
         convert_co_detr_to_base(co.state_dict(), cond.state_dict())

