@@ -12,20 +12,9 @@ from torch import nn
 def pretrained_init_keys(node, prefix: str = 'model') -> List[str]:
     """Dotted keys of every ``init_cfg`` under ``node`` that loads a checkpoint (``type='Pretrained'`` or a
     ``checkpoint`` entry), e.g. ``['model.backbone.init_cfg']``; list items appear as ``.<index>``."""
-    found = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            path = f'{prefix}.{key}'
-            if key == 'init_cfg' and value is not None:
-                items = value if isinstance(value, (list, tuple)) else [value]
-                if any(isinstance(i, dict) and (i.get('type') == 'Pretrained' or 'checkpoint' in i) for i in items):
-                    found.append(path)
-                    continue
-            found.extend(pretrained_init_keys(value, path))
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            found.extend(pretrained_init_keys(value, f'{prefix}.{i}'))
-    return found
+    from .pretrained import iter_init_cfgs
+    return [key for key, items in iter_init_cfgs(node, prefix)
+            if any(i.get('type') == 'Pretrained' or 'checkpoint' in i for i in items)]
 
 
 def strip_pretrained(cfg: Config) -> List[str]:

@@ -75,22 +75,29 @@ def _load_lite_scheme(filename: str, map_location=None) -> dict:
     return load_lite_imagenet(filename[len(LITE_SCHEME):], map_location)
 
 
-def iter_init_checkpoints(node, prefix: str = 'model') -> Iterator[Tuple[str, str]]:
-    """(config key, checkpoint) of every ``init_cfg`` under ``node`` that names a checkpoint, e.g.
-    ``('model.backbone.init_cfg', 'torchvision://resnet50')``; list items appear as ``.<index>``."""
+def iter_init_cfgs(node, prefix: str = 'model') -> Iterator[Tuple[str, List[dict]]]:
+    """(config key, its init_cfg dicts) of every non-empty ``init_cfg`` under ``node``, e.g.
+    ``('model.backbone.init_cfg', [dict(type='Pretrained', ...)])``; list items appear as ``.<index>``."""
     if isinstance(node, dict):
         for key, value in node.items():
             path = f'{prefix}.{key}'
             if key == 'init_cfg' and value is not None:
                 items = value if isinstance(value, (list, tuple)) else [value]
-                for item in items:
-                    if isinstance(item, dict) and item.get('checkpoint'):
-                        yield path, item['checkpoint']
+                yield path, [item for item in items if isinstance(item, dict)]
                 continue
-            yield from iter_init_checkpoints(value, path)
+            yield from iter_init_cfgs(value, path)
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
-            yield from iter_init_checkpoints(value, f'{prefix}.{i}')
+            yield from iter_init_cfgs(value, f'{prefix}.{i}')
+
+
+def iter_init_checkpoints(node, prefix: str = 'model') -> Iterator[Tuple[str, str]]:
+    """(config key, checkpoint) of every ``init_cfg`` under ``node`` that names a checkpoint, e.g.
+    ``('model.backbone.init_cfg', 'torchvision://resnet50')``."""
+    for key, items in iter_init_cfgs(node, prefix):
+        for item in items:
+            if item.get('checkpoint'):
+                yield key, item['checkpoint']
 
 
 def _torchvision_url(name: str) -> Optional[str]:
