@@ -6,7 +6,7 @@
 #   2. draws its predictions (class names, scores) on a BCCD test image into a PNG;
 #   3. trains the same recipe (configs/co_detr/co-dino_lite0_1xb2-14e_bccd.py) for a few minutes from the ImageNet
 #      backbone alone, evaluates that on BCCD test too and prints both numbers side by side.
-#   DEMO_TRAIN_IMAGES=N  training images for step 3 (default 100: one epoch of 50 iterations)
+#   DEMO_TRAIN_IMAGES=N  training images for step 3 (default 60: one epoch of 30 iterations)
 #   DEMO_WORK_DIR=DIR    output folder (default work_dirs/demo; recreated on each run)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/python.sh"
@@ -15,7 +15,7 @@ SHIPPED_CONFIG=configs/dino/dino_lite0_1xb2-14e_bccd.py
 SHIPPED_CKPT=checkpoints/dino_lite0_bccd_co-dino-14e.pth
 TRAIN_CONFIG=configs/co_detr/co-dino_lite0_1xb2-14e_bccd.py
 IMAGE=data/bccd/BCCD/JPEGImages/BloodImage_00031.jpg  # BCCD test: 18 RBC, 2 WBC, 4 platelets
-TRAIN_IMAGES="${DEMO_TRAIN_IMAGES:-100}"
+TRAIN_IMAGES="${DEMO_TRAIN_IMAGES:-60}"
 WD="${DEMO_WORK_DIR:-work_dirs/demo}"
 rm -rf "$WD"
 mkdir -p "$WD"
