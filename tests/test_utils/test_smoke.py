@@ -42,6 +42,6 @@ def test_iteration_loops_are_cut(monkeypatch):
 def test_final_checkpoint_alias(monkeypatch, tmp_path):
     monkeypatch.setenv('DETRX_SMOKE', '1')
     (tmp_path / 'epoch_1.pth').write_bytes(b'x')
-    cfg = Config(dict(work_dir=str(tmp_path), smoke_full_max_epochs=24))
+    cfg = Config(dict(work_dir=str(tmp_path), smoke_full_max_epochs=14))
     alias_final_checkpoint(cfg)
     assert os.path.realpath(tmp_path / 'epoch_14.pth') == str(tmp_path / 'epoch_1.pth')
