@@ -18,7 +18,7 @@ Example::
 import argparse
 import copy
 import os.path as osp
-from typing import Dict, Tuple
+from typing import Tuple
 
 import torch
 from mmengine.config import ConfigDict
@@ -61,17 +61,6 @@ def base_config(co_cfg: ConfigDict) -> ConfigDict:
     return base
 
 
-def base_state_dict(co_model: torch.nn.Module) -> Dict[str, torch.Tensor]:
-    """The weights of the base detector inside a DetrxCoDETR (``query_head.*`` + backbone and neck)."""
-    state = {}
-    for key, value in co_model.state_dict().items():
-        if key.startswith(('backbone.', 'neck.')):
-            state[key] = value
-        elif key.startswith('query_head.'):
-            state[key[len('query_head.'):]] = value
-    return state
-
-
 def build_pair(co_cfg: ConfigDict, seed: int = 0) -> Tuple[torch.nn.Module, torch.nn.Module]:
     """(Co-DETR detector, its plain base detector) in eval mode with the same weights."""
     from mmdet.registry import MODELS
@@ -82,7 +71,8 @@ def build_pair(co_cfg: ConfigDict, seed: int = 0) -> Tuple[torch.nn.Module, torc
     co = MODELS.build(co_cfg)
     co.init_weights()
     base = MODELS.build(base_config(co_cfg))
-    base.load_state_dict(base_state_dict(co), strict=True)
+    from mmdet_detrx.utils.converters.co_detr import convert_co_detr_to_base
+    base.load_state_dict(convert_co_detr_to_base(co.state_dict(), base.state_dict()).state_dict, strict=True)
     if co_cfg.get('cpu_level_sum_attention', True):
         # the same deformable attention module as Co-DETR's base (same function, another CPU summation order)
         from mmdet_detrx.models.layers.deform_attn_cpu import use_level_sum_deformable_attn
