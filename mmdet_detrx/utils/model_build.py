@@ -34,7 +34,7 @@ def build_detector(config: Union[str, Config], cfg_options: Optional[dict] = Non
         cfg_options: ``--cfg-options`` overrides, merged first.
 
     Returns:
-        tuple: the config as used and the built model (on the CPU, in train mode).
+        tuple: the config as used and the built model (on the CPU, in train mode, ``init_weights`` applied).
 
     Raises:
         FileNotFoundError: no such config (the message lists close config names).
@@ -50,4 +50,23 @@ def build_detector(config: Union[str, Config], cfg_options: Optional[dict] = Non
         cfg.merge_from_dict(cfg_options)
     strip_pretrained(cfg)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    return cfg, MODELS.build(cfg.model)
+    model = MODELS.build(cfg.model)
+    _init_weights_quietly(model)
+    return cfg, model
+
+
+def _init_weights_quietly(model: nn.Module) -> None:
+    """``model.init_weights()`` without mmengine's per-parameter INFO dump on the console."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    # Some parameters are allocated uninitialised (e.g. mmdet's ``level_embed = nn.Parameter(torch.Tensor(...))``)
+    # and only get values in ``init_weights``: without it they hold whatever memory was there, NaN included.
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)

@@ -7,6 +7,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -43,8 +44,12 @@ def _run_document(doc: str, sandbox: str) -> str:
         for command in block.commands:
             if any(p.search(command) for p in NOT_RUN):
                 continue
+            start = time.time()
             proc = subprocess.run(['bash', '-c', 'set -eo pipefail\n' + command], cwd=sandbox, env=env,
                                   capture_output=True, text=True, timeout=900)
+            if os.environ.get('DETRX_DOC_TIMES'):  # where the time goes: one line per command
+                with open(os.environ['DETRX_DOC_TIMES'], 'a') as log:
+                    log.write(f'{time.time() - start:7.1f}s {doc}:{block.line} {command.splitlines()[0][:110]}\n')
             if proc.returncode != 0:
                 return (f'{doc}:{block.line}: `{command}` exited {proc.returncode}\n'
                         f'--- stdout (end)\n{proc.stdout[-3000:]}\n--- stderr (end)\n{proc.stderr[-3000:]}')

@@ -9,7 +9,8 @@ Conditional DETR) what Co-DETR needs from it:
   float32 inputs: no NaN matching costs, no ``index_put`` dtype errors for quality-focal targets);
 * optional NMS after the top-k selection at test time (``test_cfg.nms``, as the Co-DINO release uses).
 
-:class:`DetrxCoDINOHead` and :class:`DetrxCoDeformableDETRHead` are the mixin on mmdet's heads.
+:class:`DetrxCoDINOHead`, :class:`DetrxCoDeformableDETRHead`, :class:`DetrxCoDABDETRHead` and
+:class:`DetrxCoDETRHead` are the mixin on mmdet's heads (config-compatible with them).
 """
 from typing import Dict, List, Tuple
 
@@ -18,13 +19,14 @@ from mmcv.ops import batched_nms
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from mmdet.models.dense_heads import DeformableDETRHead, DINOHead
+from mmdet.models.dense_heads import DABDETRHead, DeformableDETRHead, DETRHead, DINOHead
 from mmdet.models.losses import QualityFocalLoss
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_overlaps
-from mmdet.utils import reduce_mean
+from mmdet.utils import ConfigType, reduce_mean
 
 from ..layers.co_detr_layers import CoQueryGroup, float32_scope, to_float32
+from .softmax_weights import split_bg_cls_weight
 
 
 class CoQueryHeadMixin:
@@ -139,3 +141,23 @@ class DetrxCoDINOHead(CoQueryHeadMixin, DINOHead):
 class DetrxCoDeformableDETRHead(CoQueryHeadMixin, DeformableDETRHead):
     """mmdet's :class:`~mmdet.models.dense_heads.DeformableDETRHead` with Co-DETR's query-group loss,
     float32 losses under autocast and optional test-time NMS (see :class:`CoQueryHeadMixin`)."""
+
+
+@MODELS.register_module()
+class DetrxCoDABDETRHead(CoQueryHeadMixin, DABDETRHead):
+    """mmdet's :class:`~mmdet.models.dense_heads.DABDETRHead` with Co-DETR's query-group loss and float32
+    losses under autocast (see :class:`CoQueryHeadMixin`)."""
+
+
+@MODELS.register_module()
+class DetrxCoDETRHead(CoQueryHeadMixin, DETRHead):
+    """mmdet's :class:`~mmdet.models.dense_heads.DETRHead` with Co-DETR's query-group loss (softmax
+    classification: padding and negatives get the background class with zero / unit weight) and float32
+    losses under autocast (see :class:`CoQueryHeadMixin`). ``loss_cls.bg_cls_weight`` works as in ``DETRHead``."""
+
+    def __init__(self, num_classes: int, *args, loss_cls: ConfigType = dict(type='CrossEntropyLoss', bg_cls_weight=0.1, use_sigmoid=False,
+                                             loss_weight=1.0, class_weight=1.0),
+                 **kwargs) -> None:
+        loss_cls, bg_cls_weight = split_bg_cls_weight(loss_cls, num_classes, type(self).__name__)
+        super().__init__(num_classes, *args, loss_cls=loss_cls, **kwargs)
+        self.bg_cls_weight = bg_cls_weight or 0

@@ -15,6 +15,7 @@ from mmdet.models.layers.transformer.utils import MLP
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptInstanceList, reduce_mean
+from .softmax_weights import split_bg_cls_weight
 from .conditional_detr_head import CondDETRHead
 
 
@@ -232,15 +233,7 @@ class UPDETRHead(UPDETRHeadMixin, CondDETRHead):
                                              loss_weight=1.0, class_weight=1.0),
                  zero_init_reg: bool = False,
                  **kwargs) -> None:
-        loss_cls = dict(loss_cls)
-        bg_cls_weight = loss_cls.pop('bg_cls_weight', None)
-        if not loss_cls.get('use_sigmoid', False) and isinstance(loss_cls.get('class_weight'), (int, float)):
-            class_weight = float(loss_cls['class_weight'])
-            bg_cls_weight = class_weight if bg_cls_weight is None else float(bg_cls_weight)
-            loss_cls['class_weight'] = [class_weight] * num_classes + [bg_cls_weight]
-        elif bg_cls_weight is not None:
-            raise ValueError(f'{type(self).__name__}: bg_cls_weight needs a softmax loss_cls with a float '
-                             f'class_weight, got {loss_cls}')
+        loss_cls, bg_cls_weight = split_bg_cls_weight(loss_cls, num_classes, type(self).__name__)
         super().__init__(num_classes, *args, loss_cls=loss_cls, zero_init_reg=zero_init_reg, **kwargs)
         self.bg_cls_weight = bg_cls_weight or 0
 

@@ -1,8 +1,8 @@
 """Co-DETR: `DETRs with Collaborative Hybrid Assignments Training <https://arxiv.org/abs/2211.12860>`_.
 
-:class:`DetrxCoDETR` wraps a query-based *base detector* given by config (mmdet's ``DINO`` or
-``DeformableDETR``; any ``DetectionTransformer`` that implements ``forward_decoder_query_group``) and adds,
-for training only:
+:class:`DetrxCoDETR` wraps a query-based *base detector* given by config (mmdet's ``DINO``,
+``DeformableDETR``, ``DABDETR``, ``DETR`` or our ``CondDETR``, ``ModularDETR``; any detector with a registered
+:class:`~mmdet_detrx.models.detectors.co_query_decoders.CoQueryDecoder`) and adds, for training only:
 
 1. auxiliary one-to-many heads (ATSS, FCOS, RPN + RoI head, any subset) trained on the encoder memory
    reshaped to feature maps plus an extra downsampled level (:class:`DetrxCoMemoryNeck`);
@@ -18,28 +18,24 @@ loss of the positive queries by ``aux_query_loss_weight``. The paper sums the au
 the sum over decoder layers with weight 2, so the released configs use ``aux_head_loss_weight =
 num_decoder_layers * 2 = 12`` and ``aux_query_loss_weight = 1``.
 
-Bases: mmdet's ``DINO`` and ``DeformableDETR`` (heads with :class:`CoQueryHeadMixin`) and our ``CondDETR``
-(Co-Conditional-DETR, its plain ``CondDETRHead``: a positive query group is one more call of
-``CondDETR.forward_decoder`` with the generator's (positional, content) queries, the box centres as
-reference points and the padding mask, trained with ``CondDETRHead.loss_by_targets``; its single stride-32
-memory level is turned into a pyramid by :class:`DetrxCoMemoryNeck` with ``num_upsample_levels``).
-Another base joins by implementing ``forward_decoder_query_group(query, boxes, self_attn_mask,
-**decoder_inputs) -> dict(hidden_states, references)`` and using a head with :class:`CoQueryHeadMixin` or a
-``loss_by_targets`` like ``CondDETRHead``'s.
+Bases: the base's :class:`~mmdet_detrx.models.detectors.co_query_decoders.CoQueryDecoder` says how wide a
+positive query is and runs the base's decoder over a query group (co_query_decoders.py documents each base's
+design); its head trains the group with fixed targets (:class:`CoQueryHeadMixin`'s ``loss_aux_queries``, or
+``loss_by_targets`` like ``CondDETRHead``'s). Single-level encoders (DETR, Conditional DETR, DAB-DETR) get a
+pyramid from :class:`DetrxCoMemoryNeck` with ``num_upsample_levels``. A new base joins by registering a
+``CoQueryDecoder``; this class is not edited.
 """
 import copy
-import inspect
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import ConfigDict
+from mmengine.logging import print_log
 from mmengine.model import ModuleList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdet.models.detectors.base import BaseDetector
-from mmdet.models.detectors.deformable_detr import DeformableDETR
-from mmdet.models.detectors.dino import DINO
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
@@ -49,8 +45,8 @@ from ..dense_heads.conditional_detr_head import LayerTargets
 from ..layers.co_detr_layers import CoQueryGroup, float32_scope, to_float32
 from ..layers.deform_attn_cpu import shared_value_projection, use_level_sum_deformable_attn
 from ..gt_checks import check_gt_instances
-from .co_detr_compat import convert_co_dino_reference_keys
-from .conditional_detr import CondDETR
+from .co_detr_compat import convert_co_dino_reference_keys, lift_base_checkpoint
+from .co_query_decoders import co_query_decoder_for
 
 LossDict = Dict[str, Union[Tensor, List[Tensor]]]
 EVAL_MODULES = ('detr', 'one-stage', 'two-stage')
@@ -167,6 +163,12 @@ class DetrxCoDETR(BaseDetector):
             query_head['neck'] = neck
         query_head.pop('data_preprocessor', None)
         base = MODELS.build(query_head)
+        query_decoder = co_query_decoder_for(base)
+        if query_decoder is None:
+            raise NotImplementedError(
+                f'{type(base).__name__} is not a Co-DETR base: register a CoQueryDecoder for it '
+                '(mmdet_detrx/models/detectors/co_query_decoders.py)')
+
         # Hoist backbone and neck: built once, owned by this detector, not run by the base.
         self.backbone = base.backbone
         del base.backbone
@@ -174,10 +176,8 @@ class DetrxCoDETR(BaseDetector):
             self.neck = base.neck
             del base.neck
         self.query_head = base
+        self.query_decoder = query_decoder
         self.embed_dims = base.embed_dims
-        self._pre_decoder_takes_samples = \
-            'batch_data_samples' in inspect.signature(base.pre_decoder).parameters
-
         self.train_cfg = ConfigDict(train_cfg or dict())
         self.test_cfg = ConfigDict(test_cfg or dict())
         assert self.test_cfg.get('eval_module', 'detr') in EVAL_MODULES, \
@@ -198,19 +198,16 @@ class DetrxCoDETR(BaseDetector):
         num_groups = len(self.roi_head) + len(self.bbox_head)
         self.with_pos_queries = with_pos_queries and num_groups > 0
         if self.with_pos_queries:
-            self._base_kind = self._query_group_kind(base)
             generator = copy.deepcopy(query_generator)
             generator.setdefault('embed_dims', self.embed_dims)
             generator.setdefault('num_groups', num_groups)
-            generator.setdefault('out_channels', 2 * self.embed_dims if self._base_kind in ('deformable',
-                                                                                           'conditional')
-                                 else getattr(base, 'co_query_channels', self.embed_dims))
+            generator.setdefault('out_channels', self.query_decoder.query_channels(base))
             self.query_generator = MODELS.build(generator)
             if not (hasattr(base.bbox_head, 'loss_aux_queries') or hasattr(base.bbox_head, 'loss_by_targets')):
                 raise TypeError(
                     f'{type(base.bbox_head).__name__} cannot train extra query groups: use a head with '
-                    'CoQueryHeadMixin (DetrxCoDINOHead, DetrxCoDeformableDETRHead) or with fixed-target losses '
-                    '`loss_by_targets` (CondDETRHead)')
+                    'CoQueryHeadMixin (DetrxCoDINOHead, DetrxCoDeformableDETRHead, DetrxCoDABDETRHead, '
+                    'DetrxCoDETRHead) or with fixed-target losses `loss_by_targets` (CondDETRHead)')
 
         if cpu_level_sum_attention:
             # same function and parameters; on CPU without the stacked per-level samples of mmcv's fallback
@@ -220,24 +217,16 @@ class DetrxCoDETR(BaseDetector):
         self.register_load_state_dict_pre_hook(self._convert_reference_checkpoint)
 
     # ------------------------------------------------------------------ structure
-    @staticmethod
-    def _query_group_kind(base) -> str:
-        if hasattr(base, 'forward_decoder_query_group'):
-            return 'custom'
-        if isinstance(base, CondDETR):
-            return 'conditional'
-        if isinstance(base, DINO):
-            return 'dino'
-        if isinstance(base, DeformableDETR):
-            return 'deformable'
-        raise NotImplementedError(
-            f'{type(base).__name__} cannot decode customized positive queries: implement '
-            '`forward_decoder_query_group(query, boxes, self_attn_mask, **decoder_inputs)` or set '
-            'with_pos_queries=False')
-
-    @staticmethod
-    def _convert_reference_checkpoint(module, state_dict, prefix, *args) -> None:
-        convert_co_dino_reference_keys(state_dict, prefix)
+    def _convert_reference_checkpoint(self, module, state_dict, prefix, *args) -> None:
+        """Load-state-dict pre-hook: released Co-DINO checkpoints, and checkpoints of the base detector alone
+        (a fine-tuned DINO, a converted UP-DETR / METR pre-training), load into this model."""
+        if convert_co_dino_reference_keys(state_dict, prefix):
+            return
+        moved = lift_base_checkpoint(state_dict, prefix)
+        if moved:
+            print_log(f'{type(self).__name__}: the checkpoint is a {type(self.query_head).__name__} without '
+                      f'Co-DETR parts; {moved} tensors loaded into query_head (backbone and neck shared), the '
+                      'auxiliary heads keep their initialisation', logger='current')
 
     @property
     def with_rpn(self) -> bool:
@@ -265,10 +254,7 @@ class DetrxCoDETR(BaseDetector):
         base = self.query_head
         encoder_inputs, decoder_inputs = base.pre_transformer(img_feats, batch_data_samples)
         encoder_outputs = base.forward_encoder(**encoder_inputs)
-        if self._pre_decoder_takes_samples:
-            tmp_dec_in, head_inputs = base.pre_decoder(**encoder_outputs, batch_data_samples=batch_data_samples)
-        else:
-            tmp_dec_in, head_inputs = base.pre_decoder(**encoder_outputs)
+        tmp_dec_in, head_inputs = self.query_decoder.pre_decoder(base, encoder_outputs, batch_data_samples)
         decoder_inputs.update(tmp_dec_in)
         head_inputs.update(base.forward_decoder(**decoder_inputs))
         return encoder_inputs, encoder_outputs, decoder_inputs, head_inputs
@@ -390,36 +376,7 @@ class DetrxCoDETR(BaseDetector):
         """
         base = self.query_head
         attn_mask = group.self_attn_mask(base.decoder.layers[0].self_attn.num_heads)
-        if self._base_kind == 'custom':
-            return base.forward_decoder_query_group(
-                query=query, boxes=group.boxes, self_attn_mask=attn_mask, **decoder_inputs)
-        if self._base_kind == 'conditional':
-            query_pos, query = query.split(self.embed_dims, dim=-1)
-            return base.forward_decoder(
-                query=query,
-                query_pos=query_pos,
-                memory=decoder_inputs['memory'],
-                memory_mask=decoder_inputs['memory_mask'],
-                memory_pos=decoder_inputs['memory_pos'],
-                self_attn_mask=attn_mask,
-                reference_points=group.boxes[..., :2])
-        common = {k: decoder_inputs[k] for k in
-                  ('memory', 'memory_mask', 'spatial_shapes', 'level_start_index', 'valid_ratios')}
-        if self._base_kind == 'dino':
-            return base.forward_decoder(query=query, reference_points=group.boxes, dn_mask=attn_mask, **common)
-        query_pos, query = query.split(self.embed_dims, dim=-1)
-        hidden_states, references = base.decoder(
-            query=query,
-            query_pos=query_pos,
-            value=common['memory'],
-            key_padding_mask=common['memory_mask'],
-            reference_points=group.boxes,
-            spatial_shapes=common['spatial_shapes'],
-            level_start_index=common['level_start_index'],
-            valid_ratios=common['valid_ratios'],
-            reg_branches=base.bbox_head.reg_branches if base.with_box_refine else None,
-            self_attn_mask=attn_mask)
-        return dict(hidden_states=hidden_states, references=[group.boxes, *references])
+        return self.query_decoder.decode(base, group, query, attn_mask, decoder_inputs)
 
     # ------------------------------------------------------------------ inference
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList, rescale: bool = True) -> SampleList:

@@ -68,3 +68,29 @@ def convert_co_dino_reference_keys(state_dict: MutableMapping, prefix: str = '')
             assert new_key not in state_dict, f'converting {key} would overwrite {new_key}'
             state_dict[new_key] = state_dict.pop(key)
     return True
+
+
+def lift_base_checkpoint(state_dict: MutableMapping, prefix: str = '') -> int:
+    """Moves a base detector's keys under ``query_head.`` (backbone and neck stay), in place.
+
+    For a state dict without any ``query_head.`` key (a checkpoint of the base detector alone, e.g. one written
+    by ``tools/model_converters/transfer.py`` for the base config, or a fine-tuned DINO): every key under
+    ``prefix`` other than ``backbone.*`` / ``neck.*`` and the auxiliary heads' ``bbox_head.<index>.*`` gets
+    ``query_head.`` (the base's ``bbox_head.fc_cls.*`` becomes ``query_head.bbox_head.fc_cls.*``).
+
+    Returns:
+        Number of moved keys (0 if the state dict already has ``query_head.`` keys).
+    """
+    from mmdet_detrx.utils.converters.transfer import co_detr_key, is_co_detr_state
+
+    keys = [k[len(prefix):] for k in state_dict if k.startswith(prefix)]
+    if not keys or is_co_detr_state(keys):
+        return 0
+    aux = re.compile(r'^(bbox_head|roi_head)\.\d+\.|^(rpn_head|memory_neck|query_generator)\.')
+    moved = 0
+    for key in keys:
+        new = co_detr_key(key)
+        if new != key and not aux.match(key):
+            state_dict[prefix + new] = state_dict.pop(prefix + key)
+            moved += 1
+    return moved

@@ -11,9 +11,8 @@ from typing import Mapping
 import torch
 
 from .common import ConversionError, ConversionReport, check_against_state_dict, format_keys, unwrap_state_dict
+from .transfer import base_key, is_co_detr_state
 
-KEPT_PREFIXES = ('backbone.', 'neck.')
-QUERY_HEAD = 'query_head.'
 
 
 def convert_co_detr_to_base(src: Mapping, target: Mapping[str, torch.Tensor], half: bool = False) -> ConversionReport:
@@ -32,15 +31,12 @@ def convert_co_detr_to_base(src: Mapping, target: Mapping[str, torch.Tensor], ha
             into ``target`` (missing, unexpected or mis-shaped keys, listed).
     """
     sd = unwrap_state_dict(src)
-    if not any(k.startswith(QUERY_HEAD) for k in sd):
+    if not is_co_detr_state(sd):
         raise ConversionError('not a Co-DETR checkpoint: no query_head.* keys')
     report = ConversionReport(state_dict=OrderedDict())
     for key, value in sd.items():
-        if key.startswith(KEPT_PREFIXES):
-            new = key
-        elif key.startswith(QUERY_HEAD):
-            new = key[len(QUERY_HEAD):]
-        else:
+        new = base_key(key)
+        if new is None:
             report.unused[key] = 'training-only part of Co-DETR (auxiliary head, memory neck, query generator)'
             continue
         if half and value.is_floating_point():

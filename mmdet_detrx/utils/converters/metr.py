@@ -13,9 +13,10 @@ Per target:
 * ``DINO``: same encoder / decoder layers / reg branches; DINO is two-stage, so METR's reference-point
   projection has no counterpart; DINO's extra encoder-proposal branch ``reg_branches.<L>`` and its
   query/denoising embeddings stay at their initialisation.
-* ``CondDETR``: a different decoder and a single-scale neck. Transferred: the backbone, the neck conv whose
-  shape fits the single input projection, the encoder's FFNs and norms (its attention is dense, METR's
-  deformable), the decoder layers' FFNs and norms, and the last box branch as ``reg_ffn`` / ``fc_reg``.
+* ``CondDETR``, ``ModularDETR`` / ``DETR``, ``DABDETR``: a different decoder and a single-scale neck.
+  Transferred: the backbone, the neck conv whose shape fits the single input projection, the encoder's FFNs and
+  norms (its attention is dense, METR's deformable), the decoder layers' FFNs and norms, and the last box branch
+  as ``reg_ffn`` / ``fc_reg`` (DAB-DETR: ``fc_reg.layers``).
 
 Only torch is needed to import this module.
 """
@@ -28,7 +29,9 @@ import torch
 from .common import (ConversionError, ConversionReport, NoCounterpart, apply_key_rules, compile_rules, layer_count,
                      unwrap_state_dict, require_tensors)
 
-METR_TARGETS = ('DeformableDETR', 'DINO', 'CondDETR')
+METR_TARGETS = ('DeformableDETR', 'DINO', 'CondDETR', 'ModularDETR', 'DETR', 'DABDETR')
+# single-scale targets with dense attention: what transfers is the same for all (see the module docstring)
+DENSE_TARGETS = ('CondDETR', 'ModularDETR', 'DETR', 'DABDETR')
 
 _DROPPED = [
     (r'category_extractor\..*', lambda m: NoCounterpart('METR category extractor (image-level class scores)')),
@@ -58,7 +61,7 @@ def metr_rules(target_type: str, src: Mapping[str, torch.Tensor], target_sd: Map
         rules.append((r'reference_points_fc\..*',
                       lambda m: NoCounterpart('reference-point projection; DINO takes its references from the '
                                               'encoder proposals (two-stage)')))
-    if target_type == 'CondDETR':
+    if target_type in DENSE_TARGETS:
         num_dec = layer_count(list(src), 'decoder.layers.')
         neck_src = _matching_neck_conv(src, target_sd)
         if neck_src is not None:
@@ -66,23 +69,31 @@ def metr_rules(target_type: str, src: Mapping[str, torch.Tensor], target_sd: Map
         last = num_dec - 1
         rules += [
             (r'neck\..*', lambda m: NoCounterpart('multi-scale neck part without a counterpart in the '
-                                                  'single-scale CondDETR neck')),
+                                                  f'single-scale {target_type} neck')),
             (r'encoder\.layers\.\d+\.self_attn\..*',
-             lambda m: NoCounterpart('deformable self-attention; CondDETR encoder attention is dense')),
+             lambda m: NoCounterpart(f'deformable self-attention; the {target_type} encoder attention is dense')),
             (r'decoder\.layers\.\d+\.(?:self_attn|cross_attn)\..*',
-             lambda m: NoCounterpart('Deformable-DETR decoder attention; CondDETR has conditional attention')),
+             lambda m: NoCounterpart(f'Deformable-DETR decoder attention; {target_type} has dense attention')),
             (r'(?:level_embed|reference_points_fc\..*)',
              lambda m: NoCounterpart('multi-scale level embedding / reference points of Deformable DETR')),
-            (rf'bbox_head\.reg_branches\.{last}\.0\.(?P<p>weight|bias)',
-             lambda m: f"bbox_head.reg_ffn.layers.0.0.{m['p']}"),
-            (rf'bbox_head\.reg_branches\.{last}\.2\.(?P<p>weight|bias)',
-             lambda m: f"bbox_head.reg_ffn.layers.1.{m['p']}"),
-            (rf'bbox_head\.reg_branches\.{last}\.4\.(?P<p>weight|bias)', lambda m: f"bbox_head.fc_reg.{m['p']}"),
+            *_last_box_branch_rules(last, target_type),
             (r'bbox_head\.reg_branches\..*',
-             lambda m: NoCounterpart('box branch of an earlier decoder layer (CondDETR has one shared branch)')),
+             lambda m: NoCounterpart(f'box branch of an earlier decoder layer ({target_type} has one shared '
+                                     'branch)')),
         ]
     rules.append((r'(?P<k>.+)', lambda m: m['k']))  # same name in the target
     return compile_rules(rules)
+
+
+def _last_box_branch_rules(last: int, target_type: str) -> list:
+    """METR's last-layer box MLP (``reg_branches.<last>.{0,2,4}``, Linear-ReLU-Linear-ReLU-Linear) as the
+    target's one box MLP: DETR / Conditional DETR name it ``reg_ffn`` + ``fc_reg``, DAB-DETR ``fc_reg.layers``."""
+    if target_type == 'DABDETR':
+        names = ('fc_reg.layers.0', 'fc_reg.layers.1', 'fc_reg.layers.2')
+    else:
+        names = ('reg_ffn.layers.0.0', 'reg_ffn.layers.1', 'fc_reg')
+    return [(rf'bbox_head\.reg_branches\.{last}\.{index}\.(?P<p>weight|bias)',
+             lambda m, name=name: f"bbox_head.{name}.{m['p']}") for index, name in zip((0, 2, 4), names)]
 
 
 def _matching_neck_conv(src: Mapping[str, torch.Tensor], target_sd: Mapping[str, torch.Tensor]) -> Optional[str]:
@@ -101,7 +112,7 @@ def convert_metr_to_finetune_with_report(src: Mapping, target_type: str, target_
 
     Args:
         src: METR checkpoint (``state_dict``/``model`` wrappers accepted) or state dict.
-        target_type: ``'DeformableDETR'``, ``'DINO'`` or ``'CondDETR'``.
+        target_type: one of :data:`METR_TARGETS`.
         target_sd: ``state_dict()`` of the built target model (decides which tensors fit).
         keep_query_embedding: Transfer METR's learned query embedding where it fits.
 

@@ -1,0 +1,14 @@
+# Fine-tune the small Conditional DETR on BCCD from a METR pre-training: backbone, the neck conv of the stride-32
+# level, the encoder / decoder FFNs and norms and the box MLP transfer; METR's deformable attention has no
+# counterpart in Conditional DETR's dense attention (left at its initialisation, reported by the transfer tool).
+#   1. pre-train:  python tools/train.py configs/metr/metr_lite0_1xb2-12e_coco128-bccd.py
+#   2. python tools/model_converters/transfer.py work_dirs/metr_lite0_1xb2-12e_coco128-bccd/epoch_12.pth \
+#          work_dirs/metr_lite0_1xb2-12e_coco128-bccd/conditional-detr_init.pth \
+#          --config configs/metr/conditional-detr_lite0_1xb2-14e_bccd_from-metr.py
+#   3. python tools/train.py configs/metr/conditional-detr_lite0_1xb2-14e_bccd_from-metr.py
+# The transfer tool prints what loaded and refuses a checkpoint that would leave the transformer at its
+# initialisation. The whole matrix of pre-trainings x detectors x Co-DETR: docs/composition.md.
+_base_ = '../conditional_detr/conditional-detr_lite0_1xb2-14e_bccd.py'
+
+load_from = 'work_dirs/metr_lite0_1xb2-12e_coco128-bccd/conditional-detr_init.pth'
+model = dict(backbone=dict(init_cfg=None))  # the backbone comes from load_from too

@@ -1,0 +1,14 @@
+# Fine-tune the small Deformable DETR (EfficientNet-Lite0) on BCCD from a METR pre-training on coco128 + BCCD:
+# model, data and schedule of ../deformable_detr/deformable-detr_lite0_1xb2-14e_bccd.py; only the initialisation
+# differs.
+#   1. pre-train:  python tools/train.py configs/metr/metr_lite0_1xb2-12e_coco128-bccd.py
+#   2. python tools/model_converters/transfer.py work_dirs/metr_lite0_1xb2-12e_coco128-bccd/epoch_12.pth \
+#          work_dirs/metr_lite0_1xb2-12e_coco128-bccd/deformable-detr_init.pth \
+#          --config configs/metr/deformable-detr_lite0_1xb2-14e_bccd_from-metr.py
+#   3. python tools/train.py configs/metr/deformable-detr_lite0_1xb2-14e_bccd_from-metr.py
+# The transfer tool prints what loaded and refuses a checkpoint that would leave the transformer at its
+# initialisation. The whole matrix of pre-trainings x detectors x Co-DETR: docs/composition.md.
+_base_ = '../deformable_detr/deformable-detr_lite0_1xb2-14e_bccd.py'
+
+load_from = 'work_dirs/metr_lite0_1xb2-12e_coco128-bccd/deformable-detr_init.pth'
+model = dict(backbone=dict(init_cfg=None))  # the backbone comes from load_from too
