@@ -2,14 +2,7 @@
 # the recipe of the shipped checkpoint (checkpoints/README.md). Swap the dataset base (and model.num_classes) to
 # run the same recipe on your own data. Horizontal and vertical flips: cells have no up or down.
 #   python tools/train.py configs/co_detr/co-dino_lite0_1xb2-14e_bccd.py
-_base_ = [
-    '../_base_/models/co-dino_lite0.py',
-    '../_base_/datasets/bccd_detection.py',
-    '../_base_/schedules/adamw_14e_finetune.py',
-    '../_base_/default_runtime.py',
-]
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
+_base_ = ['../_base_/models/co-dino_lite0.py', '../_base_/bccd_14e_finetune.py']
 model = dict(num_classes=3)
 train_pipeline = [
     dict(type='DetrxLoadImageFromFile'),
@@ -20,4 +13,3 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=2, save_best='pascal_voc/mAP', rule='greater'))
-randomness = dict(seed=0)

@@ -597,7 +597,8 @@ def test_memory_neck_upsamples_single_level():
 
 def test_co_conditional_detr_loss():
     model = build(co_cond_detr_cfg('all'))
-    assert model._base_kind == 'conditional' and model.query_generator.out_channels == 2 * EC
+    assert type(model.query_decoder).__name__ == 'ConditionalQueryDecoder'
+    assert model.query_generator.out_channels == 2 * EC
     model.train()
     inputs, samples = make_batch()
     losses = model.loss(inputs, samples)

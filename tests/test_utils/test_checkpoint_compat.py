@@ -30,9 +30,15 @@ class _RunsCode:
 
 @pytest.fixture
 def installed():
+    """The loader installed for the test; afterwards as it was before (other tests in this process, e.g. a runner's
+    ``load_from`` after a config's custom_imports installed it, rely on it)."""
+    was_installed = checkpoint_loader_installed()
     install_checkpoint_loader()
     yield
-    uninstall_checkpoint_loader()
+    if was_installed:
+        install_checkpoint_loader()
+    else:
+        uninstall_checkpoint_loader()
 
 
 def test_importing_the_package_changes_no_loader():
