@@ -36,7 +36,8 @@ def run_cmd(cmd, cwd=None, env=None, timeout=600):
 
 
 def assert_ok(proc):
-    assert proc.returncode == 0, f'exit {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}'
+    assert proc.returncode == 0, \
+        f'exit {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}'
 
 
 @pytest.fixture(scope='session')

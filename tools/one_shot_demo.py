@@ -68,7 +68,7 @@ def episode_settings(cfg: Config) -> Tuple[list, int, list]:
 def make_query_patch(query: np.ndarray, patch_size: int, patch_pipeline: list) -> np.ndarray:
     """The whole query image as an episode patch, (1, S, S, C) float32."""
     patcher = RandomQueryPatches(num_patches=1, patch_size=patch_size, patch_pipeline=patch_pipeline)
-    return patcher._patch(query, dict(img_path='query'))[None].astype(np.float32)
+    return patcher.make_patch(query, 'query')[None].astype(np.float32)
 
 
 def draw_result(img: np.ndarray, query: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:

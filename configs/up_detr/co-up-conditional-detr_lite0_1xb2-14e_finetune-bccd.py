@@ -2,7 +2,8 @@
 # ../co_detr/co-conditional-detr_lite0_1xb2-14e_bccd.py, the base detector (under query_head) from the
 # pre-training.
 #   1. pre-train:  python tools/train.py configs/up_detr/up-conditional-detr_lite0_1xb4-20e_pretrain-coco128-bccd.py
-#   2. python tools/model_converters/transfer.py work_dirs/up-conditional-detr_lite0_1xb4-20e_pretrain-coco128-bccd/epoch_20.pth \
+#   2. python tools/model_converters/transfer.py \
+#          work_dirs/up-conditional-detr_lite0_1xb4-20e_pretrain-coco128-bccd/epoch_20.pth \
 #          work_dirs/up-conditional-detr_lite0_1xb4-20e_pretrain-coco128-bccd/co_finetune_init.pth \
 #          --config configs/up_detr/co-up-conditional-detr_lite0_1xb2-14e_finetune-bccd.py
 #   3. python tools/train.py configs/up_detr/co-up-conditional-detr_lite0_1xb2-14e_finetune-bccd.py

@@ -69,5 +69,6 @@ class DetrxCocoDataset(CocoDataset):
             raise ValueError(
                 f'{self.ann_file!r}: no training image left after filter_cfg={self.filter_cfg} '
                 f'({len(self.data_list)} images, {sum(len(d["instances"]) for d in self.data_list)} usable boxes of '
-                f'the classes {list(self.metainfo["classes"])[:5]}{"..." if len(self.metainfo["classes"]) > 5 else ""})')
+                f'the classes {list(self.metainfo["classes"])[:5]}'
+                f'{"..." if len(self.metainfo["classes"]) > 5 else ""})')
         return kept

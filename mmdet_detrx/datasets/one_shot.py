@@ -5,6 +5,7 @@ is every box of class ``c`` in the target, labelled 0 ("matches the query"). The
 :class:`~mmdet_detrx.models.detectors.UPCondDETR` with ``num_patches=1``) has to find the instances of whatever
 the query shows. Classes are split by name into seen (training) and unseen (evaluation) classes.
 """
+import bisect
 import copy
 import difflib
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -291,14 +292,14 @@ class DetrxOneShotEpisodeDataset:
         h, w = img.shape[:2]
         x1, y1 = int(np.clip(np.floor(bbox[0]), 0, w - 1)), int(np.clip(np.floor(bbox[1]), 0, h - 1))
         x2, y2 = int(np.clip(np.ceil(bbox[2]), x1 + 1, w)), int(np.clip(np.ceil(bbox[3]), y1 + 1, h))
-        patch = self._patcher._patch(img[y1:y2, x1:x2], dict(img_path=img_path))
+        patch = self._patcher.make_patch(img[y1:y2, x1:x2], img_path)
         return patch[None].astype(np.float32)
 
     def pipeline_of(self, img_idx: int):
         """The pipeline of image ``img_idx`` of the wrapped dataset (that of its part for a ``ConcatDataset``)."""
         dataset = self.dataset
-        if not hasattr(dataset, 'pipeline') and hasattr(dataset, '_get_ori_dataset_idx'):
-            dataset = dataset.datasets[dataset._get_ori_dataset_idx(img_idx)[0]]
+        if not hasattr(dataset, 'pipeline') and hasattr(dataset, 'cumulative_sizes'):  # a ConcatDataset
+            dataset = dataset.datasets[bisect.bisect_right(dataset.cumulative_sizes, img_idx)]
         if not hasattr(dataset, 'pipeline'):
             raise TypeError(f'{type(self).__name__}: the wrapped {type(self.dataset).__name__} has no pipeline')
         return dataset.pipeline

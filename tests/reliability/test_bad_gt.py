@@ -1,7 +1,6 @@
 """A NaN box, an inverted box or a label >= num_classes reaching a detector's loss is an error naming the image,
 for every detector family (not scipy's 'matrix contains invalid numeric entries' or an IndexError)."""
 import pytest
-import torch
 
 from mmdet_detrx.utils.model_build import build_detector
 

@@ -772,7 +772,8 @@ def test_configs_build():
         assert type(model).__name__ == 'DetrxCoDETR' and model.with_pos_queries
     for name in ('co-dino-5scale_r50_8xb2-lsj-3x_coco.py', 'co-dino-5scale_swin-l_16xb1-lsj-1x_coco.py'):
         cfg = Config.fromfile(osp.join(config_dir, name))
-        assert cfg.model.type == 'DetrxCoDETR' and cfg.custom_imports.imports == ['mmdet_detrx', 'mmdet_detrx.checkpoint_loading']
+        assert cfg.model.type == 'DetrxCoDETR'
+        assert cfg.custom_imports.imports == ['mmdet_detrx', 'mmdet_detrx.checkpoint_loading']
     swin = Config.fromfile(osp.join(config_dir, 'co-dino-5scale_swin-l_16xb1-lsj-1x_coco.py'))
     assert swin.model.backbone.init_cfg.type == 'Pretrained' and swin.model.neck.in_channels == [192, 384, 768, 1536]
 

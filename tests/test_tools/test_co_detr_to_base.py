@@ -1,7 +1,6 @@
 """tools/model_converters/co_detr_to_base.py: a Co-DINO checkpoint runs as the plain DINO with equal predictions."""
 import pytest
 import torch
-from mmengine.config import Config
 
 from mmdet_detrx.utils.converters.co_detr import convert_co_detr_to_base
 from mmdet_detrx.utils.converters.common import ConversionError

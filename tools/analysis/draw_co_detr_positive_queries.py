@@ -19,20 +19,18 @@ depend on the anchors and the assignment only; RPN + RoI positives (proposals, p
 import argparse
 import copy
 import os.path as osp
-import sys
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
-if osp.dirname(osp.abspath(__file__)) not in sys.path:  # the shared helpers of tools/analysis (_draw.py)
-    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import mmdet_detrx  # noqa: F401,E402
-import mmdet_detrx.checkpoint_loading  # noqa: F401,E402  (safe loader for local checkpoints)
-from _draw import BOX_COLORS, GT_COLOR, draw_boxes, load_detector, panel_grid, save_figure, show_image  # noqa: E402
+import mmdet_detrx  # noqa: F401
+import mmdet_detrx.checkpoint_loading  # noqa: F401  (safe loader for local checkpoints)
+from mmdet_detrx.visualization.drawing import (BOX_COLORS, GT_COLOR, draw_boxes, load_detector,
+                                              panel_grid, save_figure, show_image)
 
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy  # noqa: E402
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 
 
 def parse_args(argv=None):

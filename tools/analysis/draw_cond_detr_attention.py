@@ -22,21 +22,17 @@ same scaling), so the model's computation is untouched.
 import argparse
 import contextlib
 import inspect
-import os.path as osp
-import sys
 from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-if osp.dirname(osp.abspath(__file__)) not in sys.path:  # the shared helpers of tools/analysis (_draw.py)
-    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import mmdet_detrx  # noqa: F401,E402
-import mmdet_detrx.checkpoint_loading  # noqa: F401,E402  (safe loader for local checkpoints)
-from _draw import (BOX_COLORS, class_names, draw_boxes, feature_map_to_image, load_detector,  # noqa: E402
+import mmdet_detrx  # noqa: F401
+import mmdet_detrx.checkpoint_loading  # noqa: F401  (safe loader for local checkpoints)
+from mmdet_detrx.visualization.drawing import (BOX_COLORS, class_names, draw_boxes, feature_map_to_image, load_detector,
                    overlay_heatmap, panel_grid, read_rgb, save_figure, show_image, xyxy_boxes)
-from mmdet_detrx.models.layers.conditional_attention import CondDETRCrossAttention, attention_bias  # noqa: E402
+from mmdet_detrx.models.layers.conditional_attention import CondDETRCrossAttention, attention_bias
 
 MAP_KINDS = ('content', 'spatial', 'combined')
 

@@ -9,19 +9,17 @@ first, with their sigmoid scores from the category extractor. Prints the categor
 """
 import argparse
 import os.path as osp
-import sys
 from typing import Optional, Sequence, Tuple
 
-if osp.dirname(osp.abspath(__file__)) not in sys.path:  # the shared helpers of tools/analysis (_draw.py)
-    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import mmcv  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
+import mmcv
+import numpy as np
+import torch
+from mmengine.config import DictAction
 
-import mmdet_detrx  # noqa: F401,E402
-import mmdet_detrx.checkpoint_loading  # noqa: F401,E402  (safe loader for local checkpoints)
-from _draw import BOX_COLORS, draw_boxes, plt, read_rgb, save_figure, show_image, top_instances  # noqa: E402
+import mmdet_detrx  # noqa: F401
+import mmdet_detrx.checkpoint_loading  # noqa: F401  (safe loader for local checkpoints)
+from mmdet_detrx.visualization.drawing import (BOX_COLORS, draw_boxes, plt, read_rgb, save_figure,
+                                              show_image, top_instances)
 
 
 def parse_args(argv=None):

@@ -8,13 +8,10 @@ number of boxes drawn.
 import argparse
 import os
 import os.path as osp
-import sys
 
-if osp.dirname(osp.abspath(__file__)) not in sys.path:  # the shared helpers of tools/analysis (_draw.py)
-    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import mmdet_detrx  # noqa: F401,E402
-import mmdet_detrx.checkpoint_loading  # noqa: F401,E402  (safe loader for local checkpoints)
-from _draw import load_detector, read_rgb, top_instances  # noqa: E402
+import mmdet_detrx  # noqa: F401
+import mmdet_detrx.checkpoint_loading  # noqa: F401  (safe loader for local checkpoints)
+from mmdet_detrx.visualization.drawing import load_detector, read_rgb, top_instances
 
 
 def parse_args(argv=None):

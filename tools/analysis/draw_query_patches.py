@@ -24,7 +24,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 
 import mmdet_detrx  # noqa: F401  (registers modules)
-import mmdet_detrx.checkpoint_loading  # noqa: F401,E402  (safe loader for local checkpoints)
+import mmdet_detrx.checkpoint_loading  # noqa: F401  (safe loader for local checkpoints)
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmdet_detrx.models.layers.up_detr_layers import query_group_ids
 from mmdet_detrx.utils.cli import check_checkpoint, resolve_config

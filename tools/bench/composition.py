@@ -3,11 +3,12 @@
 For each pre-training config of the matrix (mmdet_detrx/utils/composition.py) a short run (``--pretrain-images``
 images, one epoch) gives a checkpoint; ``tools/model_converters/transfer.py`` maps it into each cell's config;
 every cell (scratch ones too) then fine-tunes ``--iters`` iterations on BCCD (the first ``2 * --iters`` training
-images, batch 2, one epoch, no validation) and the mean training loss of the first and last 5 iterations is
-recorded, per seed. This shows every chain running end to end and the loss going down; it is not an accuracy
-benchmark (use ``tools/benchmark.py convergence`` for mAP over epochs).
+images, batch 2, one epoch, 5 warm-up iterations, no validation) and the mean training loss of the first and last 5
+iterations is recorded, per seed. This shows every chain running end to end and the loss going down; it is not an
+accuracy benchmark (use ``tools/benchmark.py convergence`` for mAP over epochs).
 
-    python tools/benchmark.py composition --work-dir work_dirs/composition --json docs/results/composition.json
+    python tools/benchmark.py composition --work-dir work_dirs/composition --iters 20 --seeds 0 1 2 \
+        --json docs/results/composition.json
 
 Runs go through ``tools/train.py`` in subprocesses (one thread each, ``--jobs`` at a time); finished runs are
 reused (their ``scalars.json``), so an interrupted call continues where it stopped.
@@ -22,9 +23,11 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# the fine-tuning schedule's linear warm-up (200 iterations) would cover the whole short run: 5 iterations here
+FAST_WARMUP = 'param_scheduler.0.end=5'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,6 +92,12 @@ def _transfer(src: str, dst: str, config: str) -> Dict[str, list]:
     return dict(fill=fill)
 
 
+def _spread(values: List[float]) -> str:
+    """Mean, with [min, max] over seeds when there are several."""
+    text = f'{statistics.mean(values):.2f}'
+    return text + (f' [{min(values):.2f}, {max(values):.2f}]' if len(values) > 1 else '')
+
+
 def _cell_dir(cell) -> str:
     return f'{cell.pretraining}_{osp.splitext(osp.basename(cell.config))[0]}'
 
@@ -104,21 +113,26 @@ def main(args: argparse.Namespace) -> None:
 
     def pretrain(config: str) -> None:
         wd = osp.join(work, 'pretrain', osp.splitext(osp.basename(config))[0])
-        seconds = _train(config, wd, _short_run(config, args.pretrain_images, 0))
+        seconds = _train(config, wd, pretrain_options[config])
         print(f'[composition] pre-trained {config} ({seconds:.0f} s)', file=sys.stderr, flush=True)
         ckpts[config] = osp.join(wd, 'epoch_1.pth')
 
+    # the configs are read here, in one thread (mmengine's Config is not safe to load from several threads)
+    pretrain_options = {config: _short_run(config, args.pretrain_images, 0) for config in pretrains}
+    cell_options = {cell.config: _short_run(cell.config, 2 * args.iters, 0) + [FAST_WARMUP] for cell in todo}
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(pretrain, pretrains))
 
     def finetune(job) -> dict:
         cell, seed = job
         wd = osp.join(work, _cell_dir(cell), f'seed{seed}')
-        options = _short_run(cell.config, 2 * args.iters, seed)
+        options = [o for o in cell_options[cell.config] if not o.startswith('randomness.seed=')]
+        options.append(f'randomness.seed={seed}')
         record = dict(cell=cell.name, pretraining=cell.pretraining, base=cell.base, training=cell.training,
                       config=cell.config, pretrain_config=cell.pretrain_config, seed=seed)
         if cell.pretrain_config:
-            init = osp.join(work, _cell_dir(cell), 'init.pth')
+            os.makedirs(wd, exist_ok=True)
+            init = osp.join(wd, 'init.pth')  # one per run: the seeds of a cell run side by side
             record.update(_transfer(ckpts[cell.pretrain_config], init, cell.config))
             options.append(f'load_from={init}')
         record['seconds'] = round(_train(cell.config, wd, options), 1)
@@ -129,20 +143,33 @@ def main(args: argparse.Namespace) -> None:
               f'{record["loss_last5"]:.2f}', file=sys.stderr, flush=True)
         return record
 
+    def finetune_or_report(job) -> dict:
+        try:
+            return finetune(job)
+        except Exception as err:  # noqa: BLE001 - reported per cell, the other cells go on
+            print(f'[composition] {job[0].name} seed {job[1]} FAILED: {err}', file=sys.stderr, flush=True)
+            return dict(cell=job[0].name, seed=job[1], error=str(err))
+
     with ThreadPoolExecutor(args.jobs) as pool:
-        records = list(pool.map(finetune, [(c, s) for c in todo for s in args.seeds]))
+        results = list(pool.map(finetune_or_report, [(c, s) for c in todo for s in args.seeds]))
+    records = [r for r in results if 'error' not in r]
+    failed = [r for r in results if 'error' in r]
     table = ['| cell | seeds | loss, first 5 iterations | loss, last 5 | transfer fill |', '|---|---|---|---|---|']
     for cell in todo:
         rows = [r for r in records if r['cell'] == cell.name]
+        if not rows:
+            table.append(f'| {cell.name} | 0 | failed | failed | - |')
+            continue
         first = [r['loss_first5'] for r in rows]
         last = [r['loss_last5'] for r in rows]
         fill = '; '.join(rows[0].get('fill', [])) or '-'
-        spread = (lambda v: f'{statistics.mean(v):.2f}' + (f' [{min(v):.2f}, {max(v):.2f}]' if len(v) > 1 else ''))
-        table.append(f'| {cell.name} | {len(rows)} | {spread(first)} | {spread(last)} | {fill} |')
+        table.append(f'| {cell.name} | {len(rows)} | {_spread(first)} | {_spread(last)} | {fill} |')
     print('\n'.join(table))
     if args.json:
         out = dict(command=' '.join(sys.argv), iters=args.iters, pretrain_images=args.pretrain_images,
-                   seeds=args.seeds, records=records)
+                   seeds=args.seeds, records=records, failed=failed)
         os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w') as f:
             json.dump(out, f, indent=1)
+    if failed:
+        sys.exit(f'{len(failed)} run(s) failed: ' + ', '.join(f"{r['cell']} seed {r['seed']}" for r in failed))

@@ -5,7 +5,8 @@ assigner; mmdet's weights are loaded into ours with ``strict=True``. The decoder
 ``type``s, so each model uses its own defaults (ours: ``CondDETRDecoderLayer`` with conditional attentions
 and ``FastDropoutFFN``; both encoders: mmdet's layers). Dropout is on (0.1), as in training.
 One timed call is a full training step: forward, losses, backward and an AdamW step (gradient clipping as
-in the configs). The calls are interleaved so machine noise hits both alike. The last line is ``ratio=<ours/mmdet>`` (lower is better).
+in the configs). The calls are interleaved so machine noise hits both alike. The last line is
+``ratio=<ours/mmdet>`` (lower is better).
 On a shared machine pass ``--threads 1``: with more threads than free cores OpenMP spins and the timings
 become mostly noise.
 

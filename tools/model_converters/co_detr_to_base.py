@@ -43,7 +43,8 @@ def main(argv=None) -> None:
     if not osp.isdir(dst_dir):
         raise SystemExit(f'output directory does not exist: {dst_dir}')
     src_meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
-    meta = dict(converted_from=osp.basename(args.src), converter='mmdet_detrx tools/model_converters/co_detr_to_base.py',
+    meta = dict(converted_from=osp.basename(args.src),
+                converter='mmdet_detrx tools/model_converters/co_detr_to_base.py',
                 target_config=osp.basename(args.config), target_type=target_type,
                 source_epoch=src_meta.get('epoch'), source_iter=src_meta.get('iter'), half=args.half,
                 dataset_meta=src_meta.get('dataset_meta'))

@@ -14,17 +14,11 @@ The key mapping and the class-row handling are documented in
 import argparse
 import os.path as osp
 import pickle
-import sys
 
 import torch
 
-try:
-    from mmdet_detrx.utils.converters import (ConversionError, build_target_state, check_against_state_dict,
-                                              convert_conditional_detr_with_report)
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-    from mmdet_detrx.utils.converters import (ConversionError, build_target_state, check_against_state_dict,
-                                              convert_conditional_detr_with_report)
+from mmdet_detrx.utils.converters import (ConversionError, build_target_state, check_against_state_dict,
+                                          convert_conditional_detr_with_report)
 
 _ARG_TYPES = (str, int, float, bool, type(None))
 

@@ -12,18 +12,12 @@ See ``mmdet_detrx/utils/converters/metr.py`` for the per-target rules.
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
 from mmengine.config import DictAction
 
-try:
-    from mmdet_detrx.utils.converters.common import ConversionError, build_target_state
-    from mmdet_detrx.utils.converters.metr import convert_metr_to_finetune_with_report, summarize
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-    from mmdet_detrx.utils.converters.common import ConversionError, build_target_state
-    from mmdet_detrx.utils.converters.metr import convert_metr_to_finetune_with_report, summarize
+from mmdet_detrx.utils.converters.common import ConversionError, build_target_state
+from mmdet_detrx.utils.converters.metr import convert_metr_to_finetune_with_report, summarize
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,7 +25,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('src', help='METR checkpoint (.pth)')
     parser.add_argument('dst', help='output checkpoint path')
     parser.add_argument('--config', required=True,
-                        help='fine-tuning config (model type DeformableDETR, DINO or CondDETR)')
+                        help='fine-tuning config (a base detector: DeformableDETR, DINO, CondDETR, ModularDETR, '
+                             'DABDETR; for Co-DETR targets use tools/model_converters/transfer.py)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='overrides of the fine-tuning config, as for tools/train.py')
     parser.add_argument('--keep-query-embedding', action='store_true',

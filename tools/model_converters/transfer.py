@@ -15,7 +15,7 @@ import os.path as osp
 import sys
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 from mmdet_detrx.utils.checkpoint_compat import safe_torch_load
 from mmdet_detrx.utils.converters.common import ConversionError

@@ -17,21 +17,14 @@ post-norm: see ``mmdet_detrx/utils/converters/up_detr.py``.
 """
 import argparse
 import os.path as osp
-import sys
 from typing import Optional
 
 import torch
 from mmengine.config import DictAction
 
-try:
-    from mmdet_detrx.utils.converters import (ConversionError, build_target_state, check_against_state_dict,
-                                              convert_official_up_detr_with_report,
-                                              convert_up_detr_to_finetune_with_report)
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-    from mmdet_detrx.utils.converters import (ConversionError, build_target_state, check_against_state_dict,
-                                              convert_official_up_detr_with_report,
-                                              convert_up_detr_to_finetune_with_report)
+from mmdet_detrx.utils.converters import (ConversionError, build_target_state, check_against_state_dict,
+                                          convert_official_up_detr_with_report,
+                                          convert_up_detr_to_finetune_with_report)
 
 # the only keys a fine-tuning model may leave at its initialisation (the dataset's classifier)
 REINITIALISED_PREFIX = 'bbox_head.fc_cls.'

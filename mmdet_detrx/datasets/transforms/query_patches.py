@@ -97,7 +97,7 @@ class RandomQueryPatches(BaseTransform):
                 f'query patches of min_size={self.min_size}, max_size={self.max_size}')
             return None
         boxes = self._sample_boxes(img_h, img_w)
-        patches = [self._patch(img[y1:y2, x1:x2], results) for x1, y1, x2, y2 in boxes]
+        patches = [self.make_patch(img[y1:y2, x1:x2], results.get('img_path', '')) for x1, y1, x2, y2 in boxes]
         shapes = {p.shape for p in patches}
         if len(shapes) != 1:
             raise ValueError(f'patch_pipeline must keep the {self.patch_size}x{self.patch_size} patch size, '
@@ -108,12 +108,28 @@ class RandomQueryPatches(BaseTransform):
         results[QUERY_PATCHES_KEY] = np.stack(patches).astype(np.float32)
         return results
 
-    def _patch(self, crop: np.ndarray, results: dict) -> np.ndarray:
+    def make_patch(self, crop: np.ndarray, img_path: str = '') -> np.ndarray:
+        """One query patch: ``crop`` resized to ``patch_size`` and passed through ``patch_pipeline``.
+
+        Also used for the query images of one-shot episodes
+        (:class:`~mmdet_detrx.datasets.one_shot.DetrxOneShotEpisodeDataset`, ``tools/one_shot_demo.py``), so
+        pre-training and one-shot queries are made alike.
+
+        Args:
+            crop: The image region, (h, w, C).
+            img_path: Named in the error message.
+
+        Returns:
+            np.ndarray: (patch_size, patch_size, C).
+
+        Raises:
+            ValueError: ``patch_pipeline`` dropped the patch.
+        """
         size = (self.patch_size, self.patch_size)
         patch = mmcv.imresize(crop, size, interpolation=self.interpolation)
         out = self.patch_pipeline(dict(img=patch, img_shape=size, ori_shape=crop.shape[:2]))
         if out is None:
-            raise ValueError(f'patch_pipeline dropped a patch of {results.get("img_path", "")!r}; it must not '
+            raise ValueError(f'patch_pipeline dropped a patch of {img_path!r}; it must not '
                              f'filter patches')
         patch = out['img']
         return patch[..., None] if patch.ndim == 2 else patch

@@ -16,7 +16,6 @@ in an exported ONNX graph.
 import math
 from typing import List, Optional, Sequence, Tuple
 
-import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model import BaseModule

@@ -155,7 +155,10 @@ class DetrxCoDETRHead(CoQueryHeadMixin, DETRHead):
     classification: padding and negatives get the background class with zero / unit weight) and float32
     losses under autocast (see :class:`CoQueryHeadMixin`). ``loss_cls.bg_cls_weight`` works as in ``DETRHead``."""
 
-    def __init__(self, num_classes: int, *args, loss_cls: ConfigType = dict(type='CrossEntropyLoss', bg_cls_weight=0.1, use_sigmoid=False,
+    def __init__(self,
+                 num_classes: int,
+                 *args,
+                 loss_cls: ConfigType = dict(type='CrossEntropyLoss', bg_cls_weight=0.1, use_sigmoid=False,
                                              loss_weight=1.0, class_weight=1.0),
                  **kwargs) -> None:
         loss_cls, bg_cls_weight = split_bg_cls_weight(loss_cls, num_classes, type(self).__name__)

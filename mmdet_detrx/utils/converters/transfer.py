@@ -167,8 +167,8 @@ def transfer(src: Mapping, target_type: str, target_state: Mapping[str, torch.Te
 
     Raises:
         ConversionError: not a state dict; or the target's encoder or decoder would get under
-            :data:`MIN_TRANSFORMER_FILL` of its parameters from the source (the transformer silently left at its initialisation) and ``allow_partial_transformer`` is
-            False.
+            :data:`MIN_TRANSFORMER_FILL` of its parameters from the source (the transformer silently left at its
+            initialisation) and ``allow_partial_transformer`` is False.
     """
     sd = unwrap_state_dict(src)
     co_target = target_type == 'DetrxCoDETR' or is_co_detr_state(target_state)

@@ -1,4 +1,4 @@
-"""Drawing helpers shared by the scripts in ``tools/analysis``.
+"""Drawing helpers of the scripts in ``tools/analysis``.
 
 Loading (config, checkpoint, image) with clear errors, selecting the top predictions, and a few matplotlib
 primitives (panel grid, boxes, heat-map overlay, PNG output). Figures are rendered with the ``Agg`` backend,
