@@ -91,9 +91,9 @@ pip_install -q --no-build-isolation --no-deps -e .
 # mim finds a package's tools/configs at <site-packages>/<module>/.mim; a PEP 660 editable install has no
 # such folder, so link the package there (the link resolves to this checkout, so edits stay live).
 SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-if [[ ! -e "$SITE/mmdet_detrx" ]]; then
+if [[ ! -e "$SITE/mmdet_detrx" ]]; then  # absent, or a link left dangling by a removed checkout
   log "linking $SITE/mmdet_detrx -> $ROOT/mmdet_detrx (for mim)"
-  ln -s "$ROOT/mmdet_detrx" "$SITE/mmdet_detrx"
+  ln -sfn "$ROOT/mmdet_detrx" "$SITE/mmdet_detrx"
 elif [[ -L "$SITE/mmdet_detrx" && "$(readlink -f "$SITE/mmdet_detrx")" != "$ROOT/mmdet_detrx" ]]; then
   log "re-linking $SITE/mmdet_detrx -> $ROOT/mmdet_detrx (for mim)"
   ln -sfn "$ROOT/mmdet_detrx" "$SITE/mmdet_detrx"

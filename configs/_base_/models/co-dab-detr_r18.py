@@ -3,12 +3,4 @@
 # box becomes a DAB anchor query (DABQueryDecoder in mmdet_detrx/models/detectors/co_query_decoders.py).
 _base_ = ['./co-conditional-detr_r18.py', './dab_parts_128.py']
 
-model = dict(
-    query_head=dict(
-        type='DABDETR',
-        with_random_refpoints=False,
-        num_patterns=0,
-        encoder={{_base_.dab_encoder}},
-        decoder={{_base_.dab_decoder}},
-        positional_encoding={{_base_.dab_positional_encoding}},
-        bbox_head={{_base_.co_dab_head}}))
+model = dict(query_head={{_base_.co_dab_detector}})

@@ -1,7 +1,7 @@
 # DAB-DETR (mmdet's DABDETR: anchor boxes as queries, refined layer by layer) at the size of the small models
 # (128-d, 2+2 layers, PReLU FFNs and no dropout as mmdet's dab-detr_r50 config), as variables with `_delete_=True`
-# that replace the Conditional DETR parts of an inherited model: used by ./dab-detr_r18.py (plain) and
-# ./co-dab-detr_r18.py (Co-DETR over DAB-DETR, head `co_dab_head`).
+# that replace the Conditional DETR parts of an inherited model: `dab_detector` for ./dab-detr_r18.py (plain),
+# `co_dab_detector` for ./co-dab-detr_r18.py (Co-DETR over DAB-DETR, head `co_dab_head`).
 _dab_dims = 128
 _dab_ffn = dict(embed_dims=_dab_dims, feedforward_channels=512, ffn_drop=0.0, act_cfg=dict(type='PReLU'))
 dab_encoder = dict(
@@ -30,3 +30,13 @@ dab_head = dict(
     loss_bbox=dict(type='L1Loss', loss_weight=5.0),
     loss_iou=dict(type='GIoULoss', loss_weight=2.0))
 co_dab_head = dict(dab_head, type='DetrxCoDABDETRHead')
+# the whole detector minus backbone, neck and matching (those of the inherited model stay)
+dab_detector = dict(
+    type='DABDETR',
+    with_random_refpoints=False,
+    num_patterns=0,
+    encoder=dab_encoder,
+    decoder=dab_decoder,
+    positional_encoding=dab_positional_encoding,
+    bbox_head=dab_head)
+co_dab_detector = dict(dab_detector, bbox_head=co_dab_head)
