@@ -59,3 +59,17 @@ def train_batch(cfg):
     return next(iter(Runner.build_dataloader(loader_cfg, seed=0)))
 
 
+
+
+def redrawn_state(config: str) -> dict:
+    """The state dict of ``config``'s model (no pre-trained weights) with every parameter redrawn from N(0, 1), a
+    stand-in for a trained checkpoint; tied parameters stay tied. Seeded: the same dict every call."""
+    import torch
+
+    from mmdet_detrx.utils.model_build import build_detector
+    torch.manual_seed(0)
+    _, model = build_detector(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_()
+    return {k: v.clone() for k, v in model.state_dict().items()}

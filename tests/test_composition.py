@@ -13,7 +13,7 @@ from mmdet_detrx.utils.converters.transfer import base_key, transfer
 from mmdet_detrx.utils.model_build import build_detector
 
 from .conftest import REPO
-from .helpers import train_batch
+from .helpers import redrawn_state, train_batch
 
 CELLS = [c for c in cells() if c.config]
 TRANSFERS = [c for c in CELLS if c.pretrain_config]
@@ -58,12 +58,7 @@ _PRETRAINED = {}
 def _pretrained_state(config):
     """A pre-training model of ``config`` with every parameter redrawn (a stand-in for its checkpoint)."""
     if config not in _PRETRAINED:
-        torch.manual_seed(0)
-        _, model = build_detector(osp.join(REPO, config))
-        with torch.no_grad():
-            for p in model.parameters():
-                p.normal_()
-        _PRETRAINED[config] = {k: v.clone() for k, v in model.state_dict().items()}
+        _PRETRAINED[config] = redrawn_state(osp.join(REPO, config))
     return _PRETRAINED[config]
 
 

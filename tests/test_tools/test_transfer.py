@@ -10,6 +10,7 @@ from mmdet_detrx.utils.converters.transfer import transfer
 from mmdet_detrx.utils.model_build import build_detector
 
 from ..conftest import REPO, assert_ok, run_cmd
+from ..helpers import redrawn_state
 
 UP_PRETRAIN = 'configs/up_detr/up-conditional-detr_lite0_1xb4-20e_pretrain-coco128-bccd.py'
 CO_COND = 'configs/co_detr/co-conditional-detr_lite0_1xb2-14e_bccd.py'
@@ -20,13 +21,7 @@ DINO = 'configs/dino/dino_lite0_1xb2-14e_bccd.py'
 
 
 def _random_state(config):
-    """A model of ``config`` with every parameter redrawn (a stand-in for a trained checkpoint)."""
-    torch.manual_seed(0)
-    _, model = build_detector(osp.join(REPO, config))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_()
-    return {k: v.clone() for k, v in model.state_dict().items()}
+    return redrawn_state(osp.join(REPO, config))
 
 
 def _target(config):
