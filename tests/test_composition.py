@@ -15,11 +15,11 @@ from mmdet_detrx.utils.model_build import build_detector
 from .conftest import REPO
 from .helpers import redrawn_state, train_batch
 
-CELLS = [c for c in cells() if c.config]
+CELLS = cells()
 TRANSFERS = [c for c in CELLS if c.pretrain_config]
 # cells whose fine-tuning model has the pre-training's own decoder (the rest, METR into dense-attention detectors,
 # get the FFNs and norms only: METR's deformable attention has no counterpart there)
-FULL = {('up-detr', 'DETR'), ('up-detr', 'Conditional DETR'), ('metr', 'Deformable DETR')}
+FULL = {('up-detr', base) for base in BASES} | {('metr', 'Deformable DETR')}
 
 
 def _ids(items):
@@ -30,7 +30,7 @@ def test_matrix_names_every_cell_once():
     names = [(c.pretraining, c.base, c.training) for c in cells()]
     assert sorted(names) == sorted((p, b, t) for p in PRETRAININGS for b in BASES for t in TRAININGS)
     for cell in cells():
-        assert (cell.config is None) == bool(cell.missing), cell.name
+        assert (cell.pretrain_config is None) == (cell.pretraining == 'scratch'), cell.name
         for path in (cell.config, cell.pretrain_config):
             assert path is None or osp.isfile(osp.join(REPO, path)), path
         if cell.config and cell.training == 'Co-DETR':

@@ -71,7 +71,9 @@ model = dict(
         # soft-NMS on the top 300 queries (+0.2 AP in the reference)
         test_cfg=dict(max_per_img=300, nms=dict(type='soft_nms', iou_threshold=0.8))),
     memory_neck=dict(type='DetrxCoMemoryNeck', num_extra_levels=1),
-    query_generator=dict(type='DetrxCoPositiveQueryGenerator', min_queries=9, max_queries=300),
+    # the reference's Co-DINO trains without the positive queries' content term (its with_coord_feat=False)
+    query_generator=dict(type='DetrxCoPositiveQueryGenerator', min_queries=9, max_queries=300,
+                         with_content_feat=False),
     aux_head_loss_weight=aux_head_loss_weight,
     aux_query_loss_weight=1.0,
     rpn_head=dict(

@@ -7,7 +7,7 @@
 _base_ = [
     '../_base_/models/conditional-detr_r18.py',
     '../_base_/datasets/up-detr_pretrain_coco128-bccd.py',
-    '../_base_/schedules/up-detr_pretrain_60e.py',
+    '../_base_/schedules/up-detr_pretrain_20e.py',
     '../_base_/default_runtime.py',
 ]
 default_scope = 'mmdet'
@@ -24,11 +24,4 @@ model = dict(
         num_classes=1,
         patch_channels=backbone_channels,
         loss_feature=dict(type='FeatureReconstructionLoss', loss_weight=1.0)))
-
-max_epochs = 20
-train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[14], gamma=0.1)
-]
-auto_scale_lr = dict(base_batch_size=4)
 default_hooks = dict(checkpoint=dict(interval=5))

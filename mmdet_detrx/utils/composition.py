@@ -21,16 +21,14 @@ class Cell:
         pretraining: ``'scratch'`` (ImageNet backbone only), ``'up-detr'`` or ``'metr'``.
         base: The base detector (one of :data:`BASES`).
         training: ``'plain'`` or ``'Co-DETR'``.
-        config: The fine-tuning config (relative to the repository root); None if the cell has none yet.
+        config: The fine-tuning config (relative to the repository root).
         pretrain_config: The pre-training config whose checkpoint is transferred (None for scratch).
-        missing: Why the cell has no config (for the docs).
     """
     pretraining: str
     base: str
     training: str
-    config: Optional[str]
+    config: str
     pretrain_config: Optional[str] = None
-    missing: str = ''
 
     @property
     def name(self) -> str:
@@ -48,16 +46,11 @@ _SCRATCH = {
     'DINO': ('configs/dino/dino_lite0_1xb2-14e_bccd.py', 'configs/co_detr/co-dino_lite0_1xb2-14e_bccd.py'),
 }
 _UP = 'configs/up_detr/'
-_UP_DETR = {
-    'DETR': (_UP + 'up-detr_lite0_1xb4-20e_pretrain-coco128-bccd.py', _UP + 'up-detr_lite0_1xb2-14e_finetune-bccd.py',
-             _UP + 'co-up-detr_lite0_1xb2-14e_finetune-bccd.py'),
-    'Conditional DETR': (_UP + 'up-conditional-detr_lite0_1xb4-20e_pretrain-coco128-bccd.py',
-                         _UP + 'up-conditional-detr_lite0_1xb2-14e_finetune-bccd.py',
-                         _UP + 'co-up-conditional-detr_lite0_1xb2-14e_finetune-bccd.py'),
-}
-_UP_MISSING = ('UP-DETR pre-training is implemented for single-scale decoders with learned object queries (DETR, '
-               'Conditional DETR); DAB-DETR anchors, Deformable DETR reference points and DINO query selection are '
-               'not wired to the query patches yet')
+_UP_DETR = {base: (f'{_UP}up-{name}_lite0_1xb4-20e_pretrain-coco128-bccd.py',
+                   f'{_UP}up-{name}_lite0_1xb2-14e_finetune-bccd.py',
+                   f'{_UP}co-up-{name}_lite0_1xb2-14e_finetune-bccd.py')
+            for base, name in (('DETR', 'detr'), ('Conditional DETR', 'conditional-detr'), ('DAB-DETR', 'dab-detr'),
+                               ('Deformable DETR', 'deformable-detr'), ('DINO', 'dino'))}
 _M = 'configs/metr/'
 _METR_128 = _M + 'metr_lite0_1xb2-12e_coco128-bccd.py'
 _METR = {
@@ -76,11 +69,8 @@ def cells() -> List[Cell]:
         for training, config in zip(TRAININGS, _SCRATCH[base]):
             out.append(Cell('scratch', base, training, config))
     for base in BASES:
-        if base in _UP_DETR:
-            pretrain, plain, co = _UP_DETR[base]
-            out += [Cell('up-detr', base, 'plain', plain, pretrain), Cell('up-detr', base, 'Co-DETR', co, pretrain)]
-        else:
-            out += [Cell('up-detr', base, t, None, missing=_UP_MISSING) for t in TRAININGS]
+        pretrain, plain, co = _UP_DETR[base]
+        out += [Cell('up-detr', base, 'plain', plain, pretrain), Cell('up-detr', base, 'Co-DETR', co, pretrain)]
     for base in BASES:
         pretrain, name = _METR[base]
         out += [Cell('metr', base, 'plain', f'{_M}{name}_lite0_1xb2-14e_bccd_from-metr.py', pretrain),

@@ -448,17 +448,18 @@ def test_fcos_positives_are_point_boxes_inside_their_gt(aux_run):
 
 
 def test_padding_queries_do_not_change_real_queries(aux_run):
-    model, samples, _, dec_in, _ = aux_run
+    model, samples, feats, dec_in, _ = aux_run
     metas = [s.metainfo for s in samples]
     group = pack_positive_queries([_positives(2, 0), _positives(5, 1)], metas, NUM_CLASSES, min_queries=9)
     with torch.no_grad():
-        out = model.decode_query_group(group, model.query_generator(group.boxes, 0), dec_in)
+        out = model.decode_query_group(group, model.query_generator(group.boxes, 0, feats, metas), dec_in)
         moved = copy.deepcopy(group)
         moved.boxes[~moved.valid] = torch.rand(int((~moved.valid).sum()), 4) * 0.5 + 0.25
-        out_moved = model.decode_query_group(moved, model.query_generator(moved.boxes, 0), dec_in)
+        out_moved = model.decode_query_group(moved, model.query_generator(moved.boxes, 0, feats, metas), dec_in)
         unmasked = copy.deepcopy(moved)
         unmasked.valid[:] = True
-        out_unmasked = model.decode_query_group(unmasked, model.query_generator(unmasked.boxes, 0), dec_in)
+        out_unmasked = model.decode_query_group(unmasked, model.query_generator(unmasked.boxes, 0, feats, metas),
+                                                dec_in)
     valid = group.valid
     real, real_moved = out['hidden_states'][:, valid], out_moved['hidden_states'][:, valid]
     assert torch.allclose(real, real_moved, atol=1e-5)
@@ -620,9 +621,10 @@ def test_co_conditional_detr_query_group_uses_fixed_targets():
     inputs, samples = make_batch()
     metas = [s.metainfo for s in samples]
     img_feats = model.extract_feat(inputs)
-    _, _, dec_in, _ = model._run_base(img_feats, samples)
+    enc_in, enc_out, dec_in, _ = model._run_base(img_feats, samples)
+    feats = model._memory_feature_maps(img_feats, enc_in, enc_out)
     group = pack_positive_queries([_positives(2, 0), _positives(5, 1)], metas, NUM_CLASSES, min_queries=9)
-    out = model.decode_query_group(group, model.query_generator(group.boxes, 0), dec_in)
+    out = model.decode_query_group(group, model.query_generator(group.boxes, 0, feats, metas), dec_in)
     assert out['hidden_states'].shape == (2, 2, 9, EC)
     assert torch.equal(out['references'], group.boxes[..., :2])
     head = model.query_head.bbox_head

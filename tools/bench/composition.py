@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # the fine-tuning schedule's linear warm-up (200 iterations) would cover the whole short run: 5 iterations here
@@ -47,10 +47,15 @@ def _scalars(work_dir: str) -> List[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def _train(config: str, work_dir: str, options: List[str]) -> float:
-    """Runs tools/train.py unless ``work_dir`` holds a finished run; returns the seconds it took (0 if reused)."""
+def _train(config: str, work_dir: str, options: List[str]) -> Optional[float]:
+    """Runs tools/train.py unless ``work_dir`` holds a finished run; returns the seconds it took (those recorded
+    by the run when reused, None if it recorded none)."""
+    seconds_file = osp.join(work_dir, 'seconds.txt')
     if glob.glob(osp.join(work_dir, 'epoch_1.pth')) and _scalars(work_dir):
-        return 0.0
+        if osp.isfile(seconds_file):
+            with open(seconds_file) as f:
+                return float(f.read())
+        return None
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
     start = time.time()
     os.makedirs(work_dir, exist_ok=True)
@@ -59,7 +64,10 @@ def _train(config: str, work_dir: str, options: List[str]) -> float:
                                *options], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         raise RuntimeError(f'training {config} failed (exit {proc.returncode}); see {work_dir}/train.log')
-    return time.time() - start
+    seconds = time.time() - start
+    with open(seconds_file, 'w') as f:
+        f.write(f'{seconds:.1f}')
+    return seconds
 
 
 def _indices_options(config: str, images: int) -> List[str]:
@@ -107,14 +115,14 @@ def main(args: argparse.Namespace) -> None:
     from mmdet_detrx.utils.composition import cells
 
     work = osp.abspath(args.work_dir)
-    todo = [c for c in cells() if c.config]
+    todo = cells()
     pretrains = sorted({c.pretrain_config for c in todo if c.pretrain_config})
     ckpts = {}
 
     def pretrain(config: str) -> None:
         wd = osp.join(work, 'pretrain', osp.splitext(osp.basename(config))[0])
         seconds = _train(config, wd, pretrain_options[config])
-        print(f'[composition] pre-trained {config} ({seconds:.0f} s)', file=sys.stderr, flush=True)
+        print(f'[composition] pre-trained {config} ({seconds or 0:.0f} s)', file=sys.stderr, flush=True)
         ckpts[config] = osp.join(wd, 'epoch_1.pth')
 
     # the configs are read here, in one thread (mmengine's Config is not safe to load from several threads)
@@ -135,7 +143,8 @@ def main(args: argparse.Namespace) -> None:
             init = osp.join(wd, 'init.pth')  # one per run: the seeds of a cell run side by side
             record.update(_transfer(ckpts[cell.pretrain_config], init, cell.config))
             options.append(f'load_from={init}')
-        record['seconds'] = round(_train(cell.config, wd, options), 1)
+        seconds = _train(cell.config, wd, options)
+        record['seconds'] = None if seconds is None else round(seconds, 1)
         losses = [r['loss'] for r in _scalars(wd) if 'loss' in r]
         record.update(iterations=len(losses), loss_first5=statistics.mean(losses[:5]),
                       loss_last5=statistics.mean(losses[-5:]))

@@ -25,9 +25,7 @@ from mmengine.config import DictAction
 from mmdet_detrx.utils.converters import (ConversionError, build_target_state, check_against_state_dict,
                                           convert_official_up_detr_with_report,
                                           convert_up_detr_to_finetune_with_report)
-
-# the only keys a fine-tuning model may leave at its initialisation (the dataset's classifier)
-REINITIALISED_PREFIX = 'bbox_head.fc_cls.'
+from mmdet_detrx.utils.converters.up_detr import REINITIALISED_PREFIXES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,7 +58,7 @@ def check_with_config(config: str, state_dict, strict: bool, cfg_options: Option
     only the classifier left uninitialised."""
     diff = check_against_state_dict(state_dict, build_target_state(config, cfg_options)[1])
     if not strict:
-        diff['missing'] = [k for k in diff['missing'] if not k.startswith(REINITIALISED_PREFIX)]
+        diff['missing'] = [k for k in diff['missing'] if not k.startswith(REINITIALISED_PREFIXES)]
     if any(diff.values()):
         parts = [f'{name}: {items}' for name, items in diff.items() if items]
         raise SystemExit(f'converted weights do not fit the model of {config}:\n  ' + '\n  '.join(parts))

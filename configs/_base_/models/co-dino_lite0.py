@@ -34,7 +34,9 @@ model = dict(
         train_cfg={{_base_.model.train_cfg}},
         test_cfg={{_base_.model.test_cfg}}),
     memory_neck=dict(type='DetrxCoMemoryNeck', num_extra_levels=1),
-    query_generator=dict(type='DetrxCoPositiveQueryGenerator', min_queries=9, max_queries=100),
+    # the reference's Co-DINO trains without the positive queries' content term (its with_coord_feat=False)
+    query_generator=dict(type='DetrxCoPositiveQueryGenerator', min_queries=9, max_queries=100,
+                         with_content_feat=False),
     aux_head_loss_weight=num_dec_layers * 2.0,
     aux_query_loss_weight=1.0,
     rpn_head=dict(

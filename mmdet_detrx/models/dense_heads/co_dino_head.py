@@ -26,6 +26,7 @@ from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_overlaps
 from mmdet.utils import ConfigType, reduce_mean
 
 from ..layers.co_detr_layers import CoQueryGroup, float32_scope, to_float32
+from .layer_batched_loss import layer_losses_to_dict
 from .softmax_weights import split_bg_cls_weight
 
 
@@ -54,17 +55,13 @@ class CoQueryHeadMixin:
         """
         all_layers_cls_scores = all_layers_cls_scores.float()
         all_layers_bbox_preds = all_layers_bbox_preds.float()
-        losses = dict()
-        num_layers = all_layers_cls_scores.shape[0]
         with float32_scope(all_layers_cls_scores):
-            for layer_id in range(num_layers):
-                loss_cls, loss_bbox, loss_iou = self._loss_fixed_targets_single(
-                    all_layers_cls_scores[layer_id], all_layers_bbox_preds[layer_id], group, batch_img_metas)
-                prefix = '' if layer_id == num_layers - 1 else f'd{layer_id}.'
-                losses[f'{prefix}loss_cls'] = loss_cls
-                losses[f'{prefix}loss_bbox'] = loss_bbox
-                losses[f'{prefix}loss_iou'] = loss_iou
-        return losses
+            per_layer = [
+                self._loss_fixed_targets_single(all_layers_cls_scores[layer_id], all_layers_bbox_preds[layer_id], group,
+                                                batch_img_metas)
+                for layer_id in range(all_layers_cls_scores.shape[0])
+            ]
+        return layer_losses_to_dict(*zip(*per_layer))
 
     def _loss_fixed_targets_single(self, cls_scores: Tensor, bbox_preds: Tensor, group: CoQueryGroup,
                                    batch_img_metas: List[dict]) -> Tuple[Tensor, Tensor, Tensor]:

@@ -1,9 +1,7 @@
 """Head of Conditional DETR with layer-batched matching and losses."""
-from typing import Dict, List, NamedTuple, Tuple
+from typing import Dict, Tuple
 
-import torch
 import torch.nn.functional as F
-from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from mmdet.models.dense_heads import ConditionalDETRHead
@@ -11,33 +9,12 @@ from mmdet.models.layers.transformer import inverse_sigmoid
 from mmdet.models.losses import QualityFocalLoss
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
-from mmdet.utils import InstanceList, OptInstanceList, reduce_mean
-
-_EPS = torch.finfo(torch.float32).eps  # mmdet's weight_reduce_loss adds it to every avg_factor
-
-
-class LayerTargets(NamedTuple):
-    """Training targets of all decoder layers of one query group.
-
-    Attributes:
-        labels (Tensor): (L, B, Q) long, ``num_classes`` for background.
-        label_weights (Tensor): (L, B, Q).
-        bbox_targets (Tensor): (L, B, Q, 4) normalized (cx, cy, w, h); zeros where not positive.
-        bbox_weights (Tensor): (L, B, Q, 4); a query is positive where any weight is > 0.
-        num_pos (Tensor): (L,) number of positive queries per layer (all images).
-        num_neg (Tensor): (L,) number of negative queries per layer (all images).
-    """
-    labels: Tensor
-    label_weights: Tensor
-    bbox_targets: Tensor
-    bbox_weights: Tensor
-    num_pos: Tensor
-    num_neg: Tensor
+from mmdet.utils import InstanceList
+from .layer_batched_loss import LayerBatchedLossMixin, LayerTargets
 
 
 @MODELS.register_module()
-class CondDETRHead(ConditionalDETRHead):
+class CondDETRHead(LayerBatchedLossMixin, ConditionalDETRHead):
     """Conditional DETR head: sigmoid classification and boxes relative to the reference points.
 
     Box centres are predicted as offsets to the reference point in inverse-sigmoid space:
@@ -46,14 +23,8 @@ class CondDETRHead(ConditionalDETRHead):
 
     Differences from mmdet's ``ConditionalDETRHead`` (for the same weights, outputs and losses are equal):
 
-    * All decoder layers (and images) are matched in one call: ``assigner.batch_assign`` when the assigner
-      has it (e.g. ``BatchedHungarianAssigner``), else the per-image ``assign`` of e.g. mmdet's
-      ``HungarianAssigner``. The matcher sees detached predictions.
-    * Losses of all layers are computed in one pass (regression only on positive queries) and split per
-      layer; the loss dict has mmdet's keys (``loss_cls``, ``d0.loss_cls``, ...), optionally prefixed.
-    * The stages are public so other methods can reuse them for extra query groups:
-      :meth:`get_layer_targets` (matching), :meth:`loss_by_targets` (losses from given targets, e.g. fixed
-      one-to-many targets), ``loss_prefix`` to keep the groups' loss keys apart.
+    * Matching and losses of all decoder layers at once (:class:`LayerBatchedLossMixin`: one assigner call,
+      regression only on positive queries, mmdet's loss keys, optionally prefixed with ``loss_prefix``).
     * ``zero_init_reg=True`` zero-initializes ``fc_reg`` as the official implementation does (initial
       boxes are centred on their reference points); mmdet keeps the default init.
     * The forward runs all layers at once and checks its inputs; ``references`` may also be per layer
@@ -146,176 +117,5 @@ class CondDETRHead(ConditionalDETRHead):
         outs = self(hidden_states, references)
         return self.loss_by_feat(*outs, batch_gt_instances, batch_img_metas, loss_prefix=loss_prefix)
 
-    def loss_by_feat(self,
-                     all_layers_cls_scores: Tensor,
-                     all_layers_bbox_preds: Tensor,
-                     batch_gt_instances: InstanceList,
-                     batch_img_metas: List[dict],
-                     batch_gt_instances_ignore: OptInstanceList = None,
-                     loss_prefix: str = '') -> Dict[str, Tensor]:
-        """Matches every layer's predictions to the ground truth and computes the losses.
 
-        Args:
-            all_layers_cls_scores (Tensor): (L, B, Q, C) logits.
-            all_layers_bbox_preds (Tensor): (L, B, Q, 4) normalized (cx, cy, w, h).
-            batch_gt_instances (list[InstanceData]): per image ``bboxes`` (G, 4) xyxy in pixels of the
-                input image and ``labels`` (G,).
-            batch_img_metas (list[dict]): per image metainfo with ``img_shape``.
-            batch_gt_instances_ignore: must be None.
-            loss_prefix (str): prepended to every key. Defaults to ''.
-
-        Returns:
-            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou`` of the last layer and
-            ``d{i}.loss_*`` of the earlier ones.
-        """
-        if batch_gt_instances_ignore is not None:
-            raise ValueError(f'{type(self).__name__} does not support batch_gt_instances_ignore')
-        targets = self.get_layer_targets(all_layers_cls_scores, all_layers_bbox_preds, batch_gt_instances,
-                                         batch_img_metas)
-        losses = self.loss_by_targets(all_layers_cls_scores, all_layers_bbox_preds, targets, batch_img_metas)
-        return self.layer_losses_to_dict(*losses, loss_prefix=loss_prefix)
-
-    @staticmethod
-    def layer_losses_to_dict(losses_cls: Tensor, losses_bbox: Tensor, losses_iou: Tensor,
-                             loss_prefix: str = '') -> Dict[str, Tensor]:
-        """(L,) per-layer losses -> mmdet's loss dict (last layer unprefixed, others ``d{i}.``)."""
-        num_layers = losses_cls.size(0)
-        loss_dict = dict()
-        for layer_id in [num_layers - 1] + list(range(num_layers - 1)):
-            tag = '' if layer_id == num_layers - 1 else f'd{layer_id}.'
-            loss_dict[f'{loss_prefix}{tag}loss_cls'] = losses_cls[layer_id]
-            loss_dict[f'{loss_prefix}{tag}loss_bbox'] = losses_bbox[layer_id]
-            loss_dict[f'{loss_prefix}{tag}loss_iou'] = losses_iou[layer_id]
-        return loss_dict
-
-    def match_layers(self, all_layers_cls_scores: Tensor, all_layers_bbox_preds: Tensor,
-                     batch_gt_instances: InstanceList, batch_img_metas: List[dict]) -> Tensor:
-        """One-to-one matching of every (layer, image) pair, batched over both when the assigner can.
-
-        Args:
-            all_layers_cls_scores (Tensor): (L, B, Q, C) logits.
-            all_layers_bbox_preds (Tensor): (L, B, Q, 4) normalized (cx, cy, w, h).
-            batch_gt_instances (list[InstanceData]): B items.
-            batch_img_metas (list[dict]): B items.
-
-        Returns:
-            Tensor: (L, B, Q) long, the assigned 1-based gt index, 0 for background (-1: ignore).
-        """
-        num_layers, batch_size, num_queries = all_layers_cls_scores.shape[:3]
-        if len(batch_gt_instances) != batch_size or len(batch_img_metas) != batch_size:
-            raise ValueError(f'predictions are for {batch_size} images but got {len(batch_gt_instances)} '
-                             f'gt instances and {len(batch_img_metas)} img metas')
-        factors = self._image_factors(batch_img_metas, all_layers_bbox_preds)
-        pred_bboxes = bbox_cxcywh_to_xyxy(all_layers_bbox_preds.detach()) * factors[None, :, None]
-        cls_scores = all_layers_cls_scores.detach()
-        preds = [
-            InstanceData(scores=cls_scores[i, j], bboxes=pred_bboxes[i, j]) for i in range(num_layers)
-            for j in range(batch_size)
-        ]
-        gts = batch_gt_instances * num_layers
-        metas = batch_img_metas * num_layers
-        if hasattr(self.assigner, 'batch_assign'):
-            results = self.assigner.batch_assign(preds, gts, metas)
-        else:
-            results = [self.assigner.assign(pred_instances=p, gt_instances=g, img_meta=m)
-                       for p, g, m in zip(preds, gts, metas)]
-        return torch.stack([r.gt_inds for r in results]).view(num_layers, batch_size, num_queries)
-
-    def get_layer_targets(self, all_layers_cls_scores: Tensor, all_layers_bbox_preds: Tensor,
-                          batch_gt_instances: InstanceList, batch_img_metas: List[dict]) -> LayerTargets:
-        """Matches (:meth:`match_layers`) and turns the assignment into :class:`LayerTargets`."""
-        gt_inds = self.match_layers(all_layers_cls_scores, all_layers_bbox_preds, batch_gt_instances,
-                                    batch_img_metas)
-        return self.targets_from_assignment(gt_inds, batch_gt_instances, batch_img_metas)
-
-    def targets_from_assignment(self, gt_inds: Tensor, batch_gt_instances: InstanceList,
-                                batch_img_metas: List[dict]) -> LayerTargets:
-        """Builds targets from an assignment.
-
-        Args:
-            gt_inds (Tensor): (L, B, Q) long, 1-based gt index, 0 background, -1 ignored (as background
-                with weight 1, like mmdet's DETR heads).
-            batch_gt_instances (list[InstanceData]): B items with ``bboxes`` (G, 4) and ``labels`` (G,).
-            batch_img_metas (list[dict]): B items with ``img_shape``.
-
-        Returns:
-            LayerTargets: the targets.
-        """
-        num_layers, batch_size, num_queries = gt_inds.shape
-        device = gt_inds.device
-        pos = gt_inds > 0
-        factors = self._image_factors(batch_img_metas, gt_inds)
-        box_dtype = batch_gt_instances[0].bboxes.dtype if batch_size else torch.float32
-        labels = gt_inds.new_full((num_layers, batch_size, num_queries), self.num_classes)
-        bbox_targets = torch.zeros((num_layers, batch_size, num_queries, 4), dtype=box_dtype, device=device)
-        for img_id, gt_instances in enumerate(batch_gt_instances):
-            img_pos = pos[:, img_id]
-            if not bool(img_pos.any()):
-                continue
-            matched = gt_inds[:, img_id][img_pos] - 1
-            gt_norm = bbox_xyxy_to_cxcywh(gt_instances.bboxes / factors[img_id])
-            labels[:, img_id][img_pos] = gt_instances.labels[matched]
-            bbox_targets[:, img_id][img_pos] = gt_norm[matched].to(box_dtype)
-        label_weights = torch.ones((num_layers, batch_size, num_queries), dtype=box_dtype, device=device)
-        bbox_weights = pos[..., None].expand(-1, -1, -1, 4).to(box_dtype)
-        return LayerTargets(labels, label_weights, bbox_targets, bbox_weights,
-                            num_pos=pos.sum((1, 2)), num_neg=(gt_inds == 0).sum((1, 2)))
-
-    def loss_by_targets(self, all_layers_cls_scores: Tensor, all_layers_bbox_preds: Tensor, targets: LayerTargets,
-                        batch_img_metas: List[dict]) -> Tuple[Tensor, Tensor, Tensor]:
-        """Classification, L1 and IoU losses of every layer from given targets.
-
-        Normalization as mmdet's DETR heads: the classification loss by ``num_pos + bg_cls_weight * num_neg``,
-        the box losses by ``num_pos`` (both averaged over ranks, at least 1).
-
-        Args:
-            all_layers_cls_scores (Tensor): (L, B, Q, C) logits.
-            all_layers_bbox_preds (Tensor): (L, B, Q, 4) normalized (cx, cy, w, h).
-            targets (LayerTargets): targets of the same (L, B, Q).
-            batch_img_metas (list[dict]): B items with ``img_shape`` (to compute the IoU loss in pixels).
-
-        Returns:
-            tuple[Tensor, Tensor, Tensor]: ``losses_cls``, ``losses_bbox``, ``losses_iou``, each (L,).
-        """
-        num_layers, batch_size, num_queries, num_channels = all_layers_cls_scores.shape
-        if tuple(targets.labels.shape) != (num_layers, batch_size, num_queries):
-            raise ValueError(f'targets are for (L, B, Q)={tuple(targets.labels.shape)} but the predictions '
-                             f'are for {(num_layers, batch_size, num_queries)}')
-        cls_avg_factor = targets.num_pos.float() + targets.num_neg.float() * self.bg_cls_weight
-        if self.sync_cls_avg_factor:
-            cls_avg_factor = reduce_mean(cls_avg_factor)
-        cls_avg_factor = cls_avg_factor.clamp(min=1)
-        loss_cls = self.loss_cls(
-            all_layers_cls_scores.reshape(-1, num_channels).float(),
-            targets.labels.reshape(-1),
-            targets.label_weights.reshape(-1),
-            reduction_override='none')
-        losses_cls = loss_cls.reshape(num_layers, -1).sum(1) / (cls_avg_factor + _EPS)
-
-        box_avg_factor = reduce_mean(targets.num_pos.float()).clamp(min=1) + _EPS
-        pos = (targets.bbox_weights > 0).any(-1)
-        if not bool(pos.any()):
-            zero = all_layers_bbox_preds.sum((1, 2, 3)) * 0
-            return losses_cls, zero, zero.clone()
-        layer_ids, img_ids, _ = pos.nonzero(as_tuple=True)
-        # float32 box losses: under autocast the predictions may be bf16/fp16 while targets and weights are float32
-        pos_preds = all_layers_bbox_preds[pos].float()
-        pos_targets = targets.bbox_targets[pos].float()
-        pos_weights = targets.bbox_weights[pos]
-        loss_bbox = self.loss_bbox(pos_preds, pos_targets, pos_weights, reduction_override='none')
-        losses_bbox = pos_preds.new_zeros(num_layers).index_add(0, layer_ids, loss_bbox.sum(-1)) / box_avg_factor
-        factors = self._image_factors(batch_img_metas, pos_preds)[img_ids]
-        loss_iou = self.loss_iou(
-            bbox_cxcywh_to_xyxy(pos_preds) * factors,
-            bbox_cxcywh_to_xyxy(pos_targets) * factors,
-            pos_weights,
-            reduction_override='none')
-        losses_iou = pos_preds.new_zeros(num_layers).index_add(0, layer_ids, loss_iou) / box_avg_factor
-        return losses_cls, losses_bbox, losses_iou
-
-    @staticmethod
-    def _image_factors(batch_img_metas: List[dict], like: Tensor) -> Tensor:
-        """(B, 4) ``[w, h, w, h]`` of every image's ``img_shape``, on ``like``'s device."""
-        dtype = like.dtype if like.is_floating_point() else torch.float32
-        shapes = [meta['img_shape'][:2] for meta in batch_img_metas]
-        return torch.tensor([[w, h, w, h] for h, w in shapes], dtype=dtype, device=like.device)
+__all__ = ['CondDETRHead', 'LayerTargets']

@@ -10,6 +10,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
 from mmdet.utils import InstanceList, reduce_mean
+from .layer_batched_loss import layer_losses_to_dict
 
 SCORE_COMBINATIONS = ('geometric_mean', 'product', 'box')
 
@@ -84,17 +85,12 @@ class METRHead(DeformableDETRHead):
             batch_gt_instances: Per image ``labels`` (G, ) and ``bboxes`` (G, 4) absolute xyxy.
             batch_img_metas: Per image, with ``img_shape``.
         """
-        losses = {}
-        num_layers = all_layers_cls_scores.size(0)
-        for layer in range(num_layers):
-            loss_cls, loss_bbox, loss_iou = self.loss_single_layer(all_layers_cls_scores[layer],
-                                                                   all_layers_bbox_preds[layer], query_labels,
-                                                                   batch_gt_instances, batch_img_metas)
-            prefix = '' if layer == num_layers - 1 else f'd{layer}.'
-            losses[f'{prefix}loss_cls'] = loss_cls
-            losses[f'{prefix}loss_bbox'] = loss_bbox
-            losses[f'{prefix}loss_iou'] = loss_iou
-        return losses
+        per_layer = [
+            self.loss_single_layer(all_layers_cls_scores[layer], all_layers_bbox_preds[layer], query_labels,
+                                   batch_gt_instances, batch_img_metas)
+            for layer in range(all_layers_cls_scores.size(0))
+        ]
+        return layer_losses_to_dict(*zip(*per_layer))
 
     def match(self, cls_scores: Tensor, bbox_preds: Tensor, query_labels: Tensor, batch_gt_instances: InstanceList,
               batch_img_metas: List[dict]) -> Tensor:

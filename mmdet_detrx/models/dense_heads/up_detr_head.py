@@ -10,19 +10,21 @@ from typing import Dict, List, Optional, Tuple
 
 from torch import Tensor
 
-from mmdet.models.dense_heads import DETRHead
+from mmdet.models.dense_heads import DABDETRHead, DeformableDETRHead, DETRHead, DINOHead
 from mmdet.models.layers.transformer.utils import MLP
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptInstanceList, reduce_mean
 from .softmax_weights import split_bg_cls_weight
 from .conditional_detr_head import CondDETRHead
+from .layer_batched_loss import LayerBatchedLossMixin
 
 
 class UPDETRHeadMixin:
-    """Adds UP-DETR's feature reconstruction branch to a :class:`CondDETRHead` (or subclass).
+    """Adds UP-DETR's feature reconstruction branch to a DETR-family head with layer-batched losses
+    (:class:`LayerBatchedLossMixin`; mix in before it).
 
-    Uses the base head's layer-batched stages (``match_layers``, ``targets_from_assignment``,
+    Uses the layer-batched stages (``match_layers``, ``targets_from_assignment``,
     ``loss_by_targets``, ``layer_losses_to_dict``), so every decoder layer is matched once and the same
     assignment drives the box and the feature losses. Loss keys: the base head's plus ``loss_feature`` and
     ``d{i}.loss_feature``.
@@ -100,14 +102,26 @@ class UPDETRHeadMixin:
         batch_gt_instances = [s.gt_instances for s in batch_data_samples]
         batch_img_metas = [s.metainfo for s in batch_data_samples]
         outs = self(hidden_states, **head_inputs)
-        pred_feats = None
-        if self.loss_feature is not None:
-            if patch_feats is None:
-                raise ValueError(f'{type(self).__name__}.loss needs patch_feats for the feature reconstruction '
-                                 f'(or set loss_feature=None)')
-            pred_feats = self.feature_align(hidden_states)
-        return self.loss_by_feat(*outs, batch_gt_instances, batch_img_metas, all_layers_pred_feats=pred_feats,
+        return self.loss_by_feat(*outs, batch_gt_instances, batch_img_metas,
+                                 all_layers_pred_feats=self.reconstruct_patch_feats(hidden_states, patch_feats),
                                  patch_feats=patch_feats, loss_prefix=loss_prefix)
+
+    def reconstruct_patch_feats(self, hidden_states: Tensor, patch_feats: Optional[Tensor]) -> Optional[Tensor]:
+        """``feature_align`` of the decoder outputs (None without the feature loss).
+
+        Args:
+            hidden_states (Tensor): (L, B, Q, D) outputs of the queries matched to the patches.
+            patch_feats (Tensor, optional): (B, M, C_patch); must be given when ``loss_feature`` is set.
+
+        Returns:
+            Tensor, optional: (L, B, Q, C_patch).
+        """
+        if self.loss_feature is None:
+            return None
+        if patch_feats is None:
+            raise ValueError(f'{type(self).__name__}.loss needs patch_feats for the feature reconstruction '
+                             f'(or set loss_feature=None)')
+        return self.feature_align(hidden_states)
 
     def loss_by_feat(self,
                      all_layers_cls_scores: Tensor,
@@ -205,14 +219,12 @@ class UPCondDETRHead(UPDETRHeadMixin, CondDETRHead):
 
 
 @MODELS.register_module()
-class UPDETRHead(UPDETRHeadMixin, CondDETRHead):
-    """UP-DETR pre-training head for plain DETR: mmdet's ``DETRHead`` outputs (softmax classification with a
-    no-object class, absolute boxes) + feature reconstruction.
-
-    ``forward`` / ``predict`` are ``DETRHead``'s; matching and losses are :class:`CondDETRHead`'s layer-batched
-    stages, which give ``DETRHead``'s losses for the same predictions and assignment (the classification loss
-    normalized by ``num_pos + bg_cls_weight * num_neg``). As in ``DETRHead``, ``loss_cls.bg_cls_weight`` is the
-    weight of the no-object class (reference: ``eos_coef=0.1``).
+class UPDETRHead(UPDETRHeadMixin, LayerBatchedLossMixin, DETRHead):
+    """UP-DETR pre-training head for plain DETR: mmdet's ``DETRHead`` (softmax classification with a no-object
+    class, absolute boxes) + feature reconstruction, with layer-batched matching and losses (equal to
+    ``DETRHead``'s for the same predictions and assignment; the classification loss normalized by
+    ``num_pos + bg_cls_weight * num_neg``). As in ``DETRHead``, ``loss_cls.bg_cls_weight`` is the weight of the
+    no-object class (reference: ``eos_coef=0.1``).
 
     Use ``num_classes=1``: the softmax over (object, no-object) is the reference's match / no-match.
 
@@ -220,7 +232,6 @@ class UPDETRHead(UPDETRHeadMixin, CondDETRHead):
         num_classes (int): number of classes (1 for pre-training).
         loss_cls (dict): classification loss; ``CrossEntropyLoss`` with ``class_weight`` (float, weight of the
             classes) and ``bg_cls_weight`` (weight of no-object). Defaults to the reference's.
-        zero_init_reg (bool): zero-init the last box layer. Defaults to False (DETR).
         patch_channels (int): backbone output channels (feature reconstruction width).
         loss_feature (dict, optional): see :class:`UPDETRHeadMixin`.
         *args, **kwargs: as mmdet's ``DETRHead``.
@@ -231,33 +242,96 @@ class UPDETRHead(UPDETRHeadMixin, CondDETRHead):
                  *args,
                  loss_cls: ConfigType = dict(type='CrossEntropyLoss', bg_cls_weight=0.1, use_sigmoid=False,
                                              loss_weight=1.0, class_weight=1.0),
-                 zero_init_reg: bool = False,
                  **kwargs) -> None:
         loss_cls, bg_cls_weight = split_bg_cls_weight(loss_cls, num_classes, type(self).__name__)
-        super().__init__(num_classes, *args, loss_cls=loss_cls, zero_init_reg=zero_init_reg, **kwargs)
+        super().__init__(num_classes, *args, loss_cls=loss_cls, **kwargs)
         self.bg_cls_weight = bg_cls_weight or 0
 
-    def forward(self, hidden_states: Tensor, patch_feats: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        """``DETRHead`` forward of every given layer.
+
+@MODELS.register_module()
+class UPDeformableDETRHead(UPDETRHeadMixin, LayerBatchedLossMixin, DeformableDETRHead):
+    """UP-DETR pre-training head for Deformable DETR (:class:`~mmdet_detrx.models.detectors.UPDeformableDETR`):
+    mmdet's ``DeformableDETRHead`` outputs (per-layer branches, boxes relative to the references) + feature
+    reconstruction, layer-batched matching and losses. Use ``num_classes=1``.
+
+    Args:
+        patch_channels (int): backbone output channels (feature reconstruction width).
+        loss_feature (dict, optional): see :class:`UPDETRHeadMixin`.
+        *args, **kwargs: as mmdet's ``DeformableDETRHead``.
+    """
+
+
+@MODELS.register_module()
+class UPDABDETRHead(UPDETRHeadMixin, LayerBatchedLossMixin, DABDETRHead):
+    """UP-DETR pre-training head for DAB-DETR (:class:`~mmdet_detrx.models.detectors.UPDABDETR`): mmdet's
+    ``DABDETRHead`` outputs (boxes relative to the refined anchors) + feature reconstruction, layer-batched
+    matching and losses. Use ``num_classes=1``.
+
+    Args:
+        patch_channels (int): backbone output channels (feature reconstruction width).
+        loss_feature (dict, optional): see :class:`UPDETRHeadMixin`.
+        *args, **kwargs: as mmdet's ``DABDETRHead``.
+    """
+
+
+@MODELS.register_module()
+class UPDINOHead(UPDETRHeadMixin, LayerBatchedLossMixin, DINOHead):
+    """UP-DETR pre-training head for DINO (:class:`~mmdet_detrx.models.detectors.UPDINO`): mmdet's ``DINOHead``
+    (encoder proposal loss, contrastive denoising loss) with the matching queries' losses layer-batched and the
+    feature reconstruction on the matching queries. Use ``num_classes=1``.
+
+    Loss keys: the matching part as :class:`UPDETRHeadMixin` (``loss_cls`` ... ``loss_feature``, ``d{i}.*``), and
+    DINO's ``enc_loss_*``, ``dn_loss_*`` and ``d{i}.dn_loss_*``.
+
+    Args:
+        patch_channels (int): backbone output channels (feature reconstruction width).
+        loss_feature (dict, optional): see :class:`UPDETRHeadMixin`.
+        *args, **kwargs: as mmdet's ``DINOHead``.
+    """
+
+    def loss(self,
+             hidden_states: Tensor,
+             references: List[Tensor],
+             enc_outputs_class: Tensor,
+             enc_outputs_coord: Tensor,
+             batch_data_samples: SampleList,
+             dn_meta: Dict[str, int],
+             patch_feats: Optional[Tensor] = None,
+             loss_prefix: str = '') -> Dict[str, Tensor]:
+        """Forward + losses.
 
         Args:
-            hidden_states (Tensor): (L, B, Q, D).
-            patch_feats (Tensor, optional): ignored.
+            hidden_states (Tensor): (L, B, num_dn + Q, D), the denoising queries first.
+            references (list[Tensor]): the initial and every layer's reference boxes, as ``DINOHead.loss``.
+            enc_outputs_class (Tensor): (B, Q, C) scores of the selected encoder proposals.
+            enc_outputs_coord (Tensor): (B, Q, 4) their normalized boxes.
+            batch_data_samples (list[DetDataSample]): ``gt_instances`` hold the patch boxes.
+            dn_meta (dict): DINO's denoising layout (``num_denoising_queries``, ``num_denoising_groups``).
+            patch_feats (Tensor, optional): (B, M, C_patch) pooled backbone features of the query patches.
+            loss_prefix (str): prepended to the matching queries' loss keys. Defaults to ''.
 
         Returns:
-            tuple[Tensor, Tensor]: logits (L, B, Q, num_classes + 1) and normalized (cx, cy, w, h) boxes
-            (L, B, Q, 4).
+            dict[str, Tensor]: see the class docstring.
         """
-        return DETRHead.forward(self, hidden_states)
+        batch_gt_instances = [s.gt_instances for s in batch_data_samples]
+        batch_img_metas = [s.metainfo for s in batch_data_samples]
+        cls_scores, bbox_preds, dn_cls_scores, dn_bbox_preds = self.split_outputs(
+            *self(hidden_states, references), dn_meta)
+        num_dn = hidden_states.size(2) - cls_scores.size(2)
+        losses = self.loss_by_feat(
+            cls_scores, bbox_preds, batch_gt_instances, batch_img_metas,
+            all_layers_pred_feats=self.reconstruct_patch_feats(hidden_states[:, :, num_dn:], patch_feats),
+            patch_feats=patch_feats, loss_prefix=loss_prefix)
+        enc_losses = self.loss_by_feat_single(enc_outputs_class, enc_outputs_coord, batch_gt_instances,
+                                              batch_img_metas)
+        losses.update(zip(('enc_loss_cls', 'enc_loss_bbox', 'enc_loss_iou'), enc_losses))
+        dn_losses = self.loss_dn(dn_cls_scores, dn_bbox_preds, batch_gt_instances, batch_img_metas, dn_meta)
+        num_layers = len(dn_losses[0])
+        for layer_id in range(num_layers):
+            tag = '' if layer_id == num_layers - 1 else f'd{layer_id}.'
+            for name, layer_losses in zip(('loss_cls', 'loss_bbox', 'loss_iou'), dn_losses):
+                losses[f'{tag}dn_{name}'] = layer_losses[layer_id]
+        return losses
 
-    def predict(self,
-                hidden_states: Tensor,
-                batch_data_samples: SampleList,
-                rescale: bool = True,
-                patch_feats: Optional[Tensor] = None) -> InstanceList:
-        """``DETRHead.predict`` (last layer); ``patch_feats`` is ignored (see :meth:`UPDETRHeadMixin.predict`)."""
-        self.check_max_per_img(hidden_states.size(2))
-        return DETRHead.predict(self, hidden_states, batch_data_samples, rescale=rescale)
 
-
-__all__ = ['UPDETRHeadMixin', 'UPCondDETRHead', 'UPDETRHead']
+__all__ = ['UPDETRHeadMixin', 'UPCondDETRHead', 'UPDETRHead', 'UPDeformableDETRHead', 'UPDABDETRHead', 'UPDINOHead']

@@ -299,7 +299,7 @@ class DetrxCoDETR(BaseDetector):
         if self.with_pos_queries:
             batch_img_metas = [s.metainfo for s in batch_data_samples]
             for k, group_positives in enumerate(positives):
-                losses.update(self._query_group_loss(k, group_positives, decoder_inputs, batch_img_metas))
+                losses.update(self._query_group_loss(k, group_positives, decoder_inputs, feats, batch_img_metas))
         return losses
 
     @staticmethod
@@ -345,11 +345,12 @@ class DetrxCoDETR(BaseDetector):
         return losses, positives
 
     def _query_group_loss(self, group_idx: int, positives: List[InstanceData], decoder_inputs: Dict,
-                          batch_img_metas: List[dict]) -> LossDict:
-        """Decodes one auxiliary head's positives as a query group and returns its loss."""
+                          feats: Tuple[Tensor, ...], batch_img_metas: List[dict]) -> LossDict:
+        """Decodes one auxiliary head's positives (read from the auxiliary feature maps ``feats``) as a query group
+        and returns its loss."""
         head = self.query_head.bbox_head
         group = self.query_generator.pack(positives, batch_img_metas, head.num_classes)
-        query = self.query_generator(group.boxes, group_idx)
+        query = self.query_generator(group.boxes, group_idx, feats, batch_img_metas)
         decoder_outputs = self.decode_query_group(group, query, decoder_inputs)
         all_cls_scores, all_bbox_preds = head(**decoder_outputs)
         if hasattr(head, 'loss_aux_queries'):

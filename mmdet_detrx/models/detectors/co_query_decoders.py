@@ -29,6 +29,7 @@ from mmdet.models.layers.transformer import inverse_sigmoid
 from mmdet.structures import SampleList
 from ..layers.co_detr_layers import CoQueryGroup
 from .conditional_detr import CondDETR
+from .decoder_passes import dab_decoder_pass, deformable_decoder_pass
 
 _DECODERS: Dict[type, 'CoQueryDecoder'] = {}
 
@@ -122,19 +123,8 @@ class DeformableQueryDecoder(CoQueryDecoder):
 
     def decode(self, base, group, query, self_attn_mask, decoder_inputs):
         query_pos, content = self.split(base, query)
-        layout = _memory_layout(decoder_inputs)
-        hidden_states, references = base.decoder(
-            query=content,
-            query_pos=query_pos,
-            value=layout['memory'],
-            key_padding_mask=layout['memory_mask'],
-            reference_points=group.boxes,
-            spatial_shapes=layout['spatial_shapes'],
-            level_start_index=layout['level_start_index'],
-            valid_ratios=layout['valid_ratios'],
-            reg_branches=base.bbox_head.reg_branches if base.with_box_refine else None,
-            self_attn_mask=self_attn_mask)
-        return dict(hidden_states=hidden_states, references=[group.boxes, *references])
+        return deformable_decoder_pass(base, content, query_pos, group.boxes, **_memory_layout(decoder_inputs),
+                                       self_attn_mask=self_attn_mask)
 
 
 @register_co_query_decoder(CondDETR)
@@ -163,15 +153,8 @@ class DABQueryDecoder(CoQueryDecoder):
     (inverse sigmoid) and the generator's output is the content query."""
 
     def decode(self, base, group, query, self_attn_mask, decoder_inputs):
-        hidden_states, references = base.decoder(
-            query=query,
-            key=decoder_inputs['memory'],
-            query_pos=inverse_sigmoid(group.boxes),
-            key_pos=decoder_inputs['memory_pos'],
-            key_padding_mask=decoder_inputs['memory_mask'],
-            reg_branches=base.bbox_head.fc_reg,
-            self_attn_masks=self_attn_mask)
-        return dict(hidden_states=hidden_states, references=references)
+        return dab_decoder_pass(base, query, inverse_sigmoid(group.boxes), decoder_inputs['memory'],
+                                decoder_inputs['memory_mask'], decoder_inputs['memory_pos'], self_attn_mask)
 
 
 @register_co_query_decoder(DETR)

@@ -6,7 +6,8 @@
   are trained;
 * :func:`pack_positive_queries` pads the positives each auxiliary head assigned to a batch of fixed-size
   query groups (:class:`CoQueryGroup`) with masks and fixed targets;
-* :class:`DetrxCoPositiveQueryGenerator` embeds the positive boxes into decoder queries;
+* :class:`DetrxCoPositiveQueryGenerator` embeds the positive boxes (and the features at them,
+  :func:`box_centre_features`) into decoder queries;
 * :func:`float32_scope` / :func:`to_float32` run loss and assignment code in float32 under autocast.
 """
 import contextlib
@@ -237,16 +238,60 @@ def pack_positive_queries(positives: List[InstanceData],
     return CoQueryGroup(boxes=boxes, labels=labels, bbox_targets=bbox_targets, valid=valid)
 
 
+def box_centre_features(feat_maps: Sequence[Tensor], boxes: Tensor, batch_img_metas: List[dict],
+                        cells_per_level: float = 7.0) -> Tensor:
+    """The multi-scale feature at every box: bilinearly sampled at the box centre on the level that fits its size.
+
+    The level is chosen as mmdet's RoI extractors choose one (``floor(log2(scale / finest_scale))``), in feature
+    cells: a box ``cells_per_level`` cells wide (geometric mean of width and height) on the finest level stays
+    there, one twice as large goes one level coarser, and so on (clamped to the levels given).
+
+    Args:
+        feat_maps (Sequence[Tensor]): L maps (B, C, H_l, W_l), finest first, each covering the padded batch.
+        boxes (Tensor): (B, n, 4) normalized (cx, cy, w, h) relative to each image's ``img_shape``.
+        batch_img_metas (list[dict]): B metas with ``img_shape`` and ``batch_input_shape`` (both (h, w)).
+        cells_per_level (float): box size, in cells of the finest level, that maps to it. Defaults to 7 (the 56 px
+            ``finest_scale`` of mmdet at stride 8).
+
+    Returns:
+        Tensor: (B, n, C), in the maps' dtype.
+    """
+    feat = feat_maps[0]
+    img_hw = boxes.new_tensor([meta['img_shape'][:2] for meta in batch_img_metas])  # (B, 2) (h, w)
+    pad_hw = boxes.new_tensor([meta['batch_input_shape'][:2] for meta in batch_img_metas])
+    scale = (img_hw / pad_hw)[:, None]  # image extent in the padded batch, (B, 1, 2) (h, w)
+    centre = boxes[..., :2] * scale.flip(-1)  # (x, y) in [0, 1] of the padded batch
+    size = boxes[..., 2:] * scale.flip(-1) * boxes.new_tensor(feat.shape[-1:-3:-1])  # (w, h) in finest cells
+    level = torch.floor(torch.log2(size.prod(-1).clamp(min=1e-12).sqrt() / cells_per_level + 1e-6))
+    level = level.clamp(0, len(feat_maps) - 1).long()  # (B, n)
+    grid = (centre * 2 - 1)[:, :, None].to(feat.dtype)  # (B, n, 1, 2) for grid_sample
+    sampled = torch.stack([
+        F.grid_sample(level_feat, grid, mode='bilinear', align_corners=False)[..., 0].transpose(1, 2)
+        for level_feat in feat_maps
+    ])  # (L, B, n, C)
+    return sampled.gather(0, level[None, ..., None].expand(1, -1, -1, sampled.size(-1)))[0]
+
+
 @MODELS.register_module()
 class DetrxCoPositiveQueryGenerator(BaseModule):
     """Embeds customized positive boxes into decoder queries, one projection per auxiliary head.
 
     box (cx, cy, w, h) -> inverse sigmoid -> sine embedding of the 4 coordinates (``4 * embed_dims / 2``
-    channels, the proposal embedding of Deformable DETR) -> ``Linear`` -> ``LayerNorm``.
+    channels, the proposal embedding of Deformable DETR) -> ``Linear`` -> ``LayerNorm``; with ``with_content_feat``
+    the content query also gets ``LayerNorm(Linear(feature at the box))``, the feature sampled from the auxiliary
+    heads' multi-scale maps (:func:`box_centre_features`): Co-DETR's ``Q_i = Linear(PE(B_i)) + Linear(E(F, B_i))``.
 
-    For a DINO base the output is the content query (``out_channels = embed_dims``; the decoder derives the
-    positional query from the reference box itself). For a Deformable-DETR or Conditional-DETR base it is
-    split into (positional query, content query) (``out_channels = 2 * embed_dims``).
+    For a base whose decoder takes the content query alone (DINO, DAB-DETR) the output is that content query
+    (``out_channels = embed_dims``). For a Deformable-DETR, Conditional-DETR or DETR base it is split into
+    (positional query, content query) (``out_channels = 2 * embed_dims``) and the content feature goes into the
+    second half.
+
+    Difference from the reference (Sense-X/Co-DETR ``with_coord_feat``): there each auxiliary head hands over its
+    own feature of a positive (ATSS: the anchor's feature vector, RoI head: the pooled RoI feature) and a learnt
+    per-head embedding is added to the positional query; here every head's positives are read the same way from
+    the shared feature maps (the box centre on the size-matched level) and no per-head embedding is added (the
+    projections are per head already). The reference's Co-DINO releases train without it (``False`` in our Co-DINO
+    configs, so their checkpoints load strictly); its transformer's default, and the paper's formula, include it.
 
     Args:
         embed_dims: Decoder width.
@@ -255,6 +300,7 @@ class DetrxCoPositiveQueryGenerator(BaseModule):
         temperature: Temperature of the sine embedding.
         min_queries: Lower bound of the padded group size (see :func:`pack_positive_queries`).
         max_queries: Upper bound of the padded group size.
+        with_content_feat: Add the content term (paper). Defaults to True.
         init_cfg: Initialization config.
     """
 
@@ -265,6 +311,7 @@ class DetrxCoPositiveQueryGenerator(BaseModule):
                  temperature: int = 10000,
                  min_queries: int = 9,
                  max_queries: int = 300,
+                 with_content_feat: bool = True,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.embed_dims = embed_dims
@@ -273,8 +320,15 @@ class DetrxCoPositiveQueryGenerator(BaseModule):
         self.temperature = temperature
         self.min_queries = min_queries
         self.max_queries = max_queries
+        self.with_content_feat = with_content_feat
+        if with_content_feat and self.out_channels not in (embed_dims, 2 * embed_dims):
+            raise ValueError(f'with_content_feat needs out_channels of embed_dims ({embed_dims}) or twice that, got '
+                             f'{self.out_channels}')
         self.proj = ModuleList([nn.Linear(2 * embed_dims, self.out_channels) for _ in range(num_groups)])
         self.norm = ModuleList([nn.LayerNorm(self.out_channels) for _ in range(num_groups)])
+        if with_content_feat:
+            self.content_proj = ModuleList([nn.Linear(embed_dims, embed_dims) for _ in range(num_groups)])
+            self.content_norm = ModuleList([nn.LayerNorm(embed_dims) for _ in range(num_groups)])
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -288,16 +342,31 @@ class DetrxCoPositiveQueryGenerator(BaseModule):
         return pack_positive_queries(positives, batch_img_metas, num_classes,
                                      min_queries=self.min_queries, max_queries=self.max_queries)
 
-    def forward(self, boxes: Tensor, group_idx: int) -> Tensor:
+    def forward(self, boxes: Tensor, group_idx: int, feat_maps: Optional[Sequence[Tensor]] = None,
+                batch_img_metas: Optional[List[dict]] = None) -> Tensor:
         """Embeds a batch of boxes.
 
         Args:
             boxes: Normalized (cx, cy, w, h) boxes, shape (bs, num_queries, 4).
             group_idx: Which auxiliary head the boxes come from.
+            feat_maps: The auxiliary heads' feature maps, each (bs, embed_dims, h, w), finest first; needed with
+                ``with_content_feat``.
+            batch_img_metas: Per image ``img_shape`` and ``batch_input_shape``; needed with ``with_content_feat``.
 
         Returns:
             Queries, shape (bs, num_queries, out_channels).
         """
         embed = DeformableDETR.get_proposal_pos_embed(
             inverse_sigmoid(boxes.float()), num_pos_feats=self.embed_dims // 2, temperature=self.temperature)
-        return self.norm[group_idx](self.proj[group_idx](embed))
+        query = self.norm[group_idx](self.proj[group_idx](embed))
+        if not self.with_content_feat:
+            return query
+        if feat_maps is None or batch_img_metas is None:
+            raise ValueError(f'{type(self).__name__}(with_content_feat=True) needs the feature maps and image metas '
+                             f'(or set with_content_feat=False)')
+        if feat_maps[0].size(1) != self.embed_dims:
+            raise ValueError(f'feature maps have {feat_maps[0].size(1)} channels, the generator embed_dims='
+                             f'{self.embed_dims}')
+        feats = box_centre_features(feat_maps, boxes.float(), batch_img_metas)
+        content = self.content_norm[group_idx](self.content_proj[group_idx](feats)).to(query.dtype)
+        return torch.cat([query[..., :-self.embed_dims], query[..., -self.embed_dims:] + content], dim=-1)

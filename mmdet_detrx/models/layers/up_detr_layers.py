@@ -110,7 +110,8 @@ class QueryPatchEncoder(BaseModule):
         self.patch2query = nn.Linear(in_channels, embed_dims)
 
     def forward(self, patch_feats: Tensor, query_embed: Tensor) -> Tuple[Tensor, Tensor]:
-        """Builds the decoder's object queries and self-attention mask.
+        """Builds the decoder's object queries and self-attention mask (DETR, Conditional DETR: the patch
+        embedding is added to the learnt positional queries).
 
         Args:
             patch_feats (Tensor): pooled backbone features of the query patches, (B, P, C_in).
@@ -122,8 +123,32 @@ class QueryPatchEncoder(BaseModule):
             - query_pos: (B, Q, D) with Q = N in training, Q = the queries of the first P groups at inference.
             - self_attn_mask: (Q, Q) bool, ``True`` = may not attend (block-diagonal over the groups).
         """
+        patch_embed, query_index, self_attn_mask = self.encode(patch_feats, query_embed.size(0))
+        return query_embed[query_index][None] + patch_embed, self_attn_mask
+
+    def encode(self, patch_feats: Tensor, num_queries: int) -> Tuple[Tensor, Tensor, Tensor]:
+        """The patch embedding of every decoded query, which object query it is, and the group mask.
+
+        For detectors whose object queries are not a single (N, D) positional embedding (Deformable DETR's
+        (positional, content) pairs, DAB-DETR's anchors, DINO's content queries): the detector adds
+        ``patch_embed`` to its content (or positional) query and takes row ``query_index[q]`` of its learnt
+        queries for query ``q``.
+
+        Args:
+            patch_feats (Tensor): pooled backbone features of the query patches, (B, P, C_in).
+            num_queries (int): N, the detector's number of object queries.
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]:
+
+            - patch_embed: (B, Q, D) ``keep * patch2query(patch_feats[b, group(q)])``, Q = N in training, the
+              queries of the first P groups at inference.
+            - query_index: (Q,) long, the object query decoded at position q (a random permutation of the N
+              queries in training with ``query_shuffle``, else ``arange(Q)``).
+            - self_attn_mask: (Q, Q) bool, ``True`` = may not attend (block-diagonal over the groups).
+        """
         batch_size, num_given, channels = patch_feats.shape
-        num_queries = query_embed.size(0)
+        device = patch_feats.device
         if channels != self.in_channels:
             raise ValueError(f'patch features have {channels} channels but {type(self).__name__} was built with '
                              f'in_channels={self.in_channels} (set it to the backbone output channels)')
@@ -133,17 +158,17 @@ class QueryPatchEncoder(BaseModule):
         if not 1 <= num_given <= self.num_patches:
             raise ValueError(f'got {num_given} query patches per image; 1 to num_patches={self.num_patches} '
                              f'are supported')
-        group_ids = query_group_ids(num_queries, self.num_patches, device=query_embed.device)
+        group_ids = query_group_ids(num_queries, self.num_patches, device=device)
         group_ids = group_ids[group_ids < num_given]
         num_used = group_ids.numel()
 
         if self.training and self.query_shuffle:
-            query_embed = query_embed[torch.randperm(num_queries, device=query_embed.device)]
-        query_embed = query_embed[:num_used]
+            query_index = torch.randperm(num_queries, device=device)[:num_used]
+        else:
+            query_index = torch.arange(num_used, device=device)
 
         patch_embed = self.patch2query(patch_feats)[:, group_ids]  # (B, Q, D)
         if self.training and self.mask_ratio > 0:
             keep = torch.rand(batch_size, num_used, 1, device=patch_embed.device) >= self.mask_ratio
             patch_embed = patch_embed * keep.to(patch_embed.dtype)
-        query_pos = query_embed[None] + patch_embed
-        return query_pos, group_self_attn_mask(group_ids)
+        return patch_embed, query_index, group_self_attn_mask(group_ids)

@@ -1,13 +1,15 @@
 """UP-DETR checkpoints: pre-training -> fine-tuning initialisation, and the official dddzg/up-detr release.
 
-**Transfer** (:func:`convert_up_detr_to_finetune`). A checkpoint of our ``UPDETR`` / ``UPCondDETR``
-pre-training (mmengine: ``{'state_dict': ..., 'meta': ...}``) becomes the initialisation of the base detector
-(``ModularDETR`` / ``CondDETR``, any number of classes). The pretext-only parts are dropped::
+**Transfer** (:func:`convert_up_detr_to_finetune`). A checkpoint of our UP-DETR pre-training (``UPDETR``,
+``UPCondDETR``, ``UPDABDETR``, ``UPDeformableDETR``, ``UPDINO``; mmengine: ``{'state_dict': ..., 'meta': ...}``)
+becomes the initialisation of its base detector (any number of classes; ``tools/model_converters/transfer.py``
+also maps it into a Co-DETR over that base). The pretext-only parts are dropped::
 
     patch_encoder.*                 query-patch projection (patch2query); fine-tuning has no query patches
     bbox_head.feature_align.*       feature-reconstruction MLP
     bbox_head.fc_cls.*              the 1-class (object / patch) classifier; re-initialised for the dataset
-                                    (the reference deletes ``class_embed`` before fine-tuning, too)
+    bbox_head.cls_branches.*        (the reference deletes ``class_embed`` before fine-tuning, too)
+    dn_query_generator.*            DINO's label embedding of the one pretext class
 
 Everything else (backbone, neck = ``input_proj``, encoder, decoder incl. Conditional DETR's
 ``ref_point_head`` / ``query_scale``, ``query_embedding``, box regression ``reg_ffn`` / ``fc_reg``) is kept
@@ -68,15 +70,23 @@ from .common import (DETR_FAMILY_RULES, PARAM, SRC_DEC, ClassMapping, Conversion
 # ---------------------------------------------------------------------------------------------------
 # transfer: our pre-training checkpoint -> fine-tuning initialisation
 
-# keys our UPDETR / UPCondDETR state dicts always have
-PRETRAIN_SIGNATURE_KEYS = ('patch_encoder.patch2query.weight', 'query_embedding.weight', 'bbox_head.fc_cls.weight',
-                           'neck.convs.0.conv.weight', 'encoder.layers.0.self_attn.attn.in_proj_weight')
+# keys every UP-DETR pre-training state dict of ours has (UPDETR, UPCondDETR, UPDABDETR, UPDeformableDETR, UPDINO)
+PRETRAIN_SIGNATURE_KEYS = ('patch_encoder.patch2query.weight', 'query_embedding.weight', 'neck.convs.0.conv.weight')
+# the pretext classifier: one linear layer (DETR-style heads) or one per decoder layer (Deformable DETR, DINO)
+PRETEXT_CLASSIFIERS = ('bbox_head.fc_cls.weight', 'bbox_head.cls_branches.0.weight')
 # pretext-only parameters, by key prefix, with the reason they are not transferred
 PRETEXT_ONLY = {
     'patch_encoder.': 'pretext only: query-patch projection (patch2query), fine-tuning has no query patches',
     'bbox_head.feature_align.': 'pretext only: feature-reconstruction MLP',
     'bbox_head.fc_cls.': 'pretext classifier (1 class: query patch); re-initialised for the fine-tuning classes',
+    'bbox_head.cls_branches.': 'pretext classifiers (1 class: query patch); re-initialised for the fine-tuning classes',
+    'dn_query_generator.': "DINO's denoising label embedding of the pretext's one class; re-initialised",
 }
+# the only keys a fine-tuning model of the same base may leave at its initialisation: the label space's parts
+REINITIALISED_PREFIXES = ('bbox_head.fc_cls.', 'bbox_head.cls_branches.', 'dn_query_generator.')
+# the base detector of a pre-training state dict, by a key only that base has (checked in this order)
+_BASE_BY_KEY = (('dn_query_generator.label_embedding.weight', 'DINO'), ('reference_points_fc.weight', 'DeformableDETR'),
+                ('decoder.ref_point_head.layers.0.weight', 'CondDETR'))  # DAB-DETR: 4-d queries (anchors)
 
 
 def _foreign_hint(keys: Sequence[str]) -> str:
@@ -97,9 +107,11 @@ def _foreign_hint(keys: Sequence[str]) -> str:
 def _pretrain_source(src: Mapping) -> 'OrderedDict[str, torch.Tensor]':
     sd = unwrap_state_dict(src)
     missing = [k for k in PRETRAIN_SIGNATURE_KEYS if k not in sd]
+    if not any(k in sd for k in PRETEXT_CLASSIFIERS):
+        missing.append(' or '.join(PRETEXT_CLASSIFIERS))
     if missing:
-        raise ConversionError(f'not an UP-DETR pre-training checkpoint (UPDETR / UPCondDETR): missing keys '
-                              f'{missing}{_foreign_hint(list(sd.keys()))}')
+        raise ConversionError(f'not an UP-DETR pre-training checkpoint (UPDETR / UPCondDETR / UPDABDETR / '
+                              f'UPDeformableDETR / UPDINO): missing keys {missing}{_foreign_hint(list(sd.keys()))}')
     require_tensors(sd)
     return sd
 
@@ -113,20 +125,22 @@ def convert_up_detr_to_finetune_with_report(src: Mapping) -> ConversionReport:
 
     Returns:
         ConversionReport: ``state_dict`` with the kept tensors (unchanged, same names), ``key_map`` (identity
-        for kept keys), ``unused`` (dropped key -> reason) and ``info`` (``base``: ``'ModularDETR'`` or
-        ``'CondDETR'``, ``num_queries``, ``embed_dims``, ``pretext_classes``).
+        for kept keys), ``unused`` (dropped key -> reason) and ``info`` (``base``: ``'ModularDETR'``,
+        ``'CondDETR'``, ``'DABDETR'``, ``'DeformableDETR'`` or ``'DINO'``, ``num_queries``, ``embed_dims``,
+        ``pretext_classes``).
 
     Raises:
         ConversionError: not an UP-DETR pre-training checkpoint (e.g. Co-DETR, a fine-tuned DETR, an official
             release, a random dict) or non-tensor values.
     """
     sd = _pretrain_source(src)
-    query = sd['query_embedding.weight']
+    classifier = next(sd[k] for k in PRETEXT_CLASSIFIERS if k in sd)
     info = dict(
-        base='CondDETR' if 'decoder.ref_point_head.layers.0.weight' in sd else 'ModularDETR',
-        num_queries=int(query.shape[0]),
-        embed_dims=int(query.shape[1]),
-        pretext_classes=int(sd['bbox_head.fc_cls.weight'].shape[0]),
+        base='DABDETR' if sd['query_embedding.weight'].shape[-1] == 4 else next(
+            (base for key, base in _BASE_BY_KEY if key in sd), 'ModularDETR'),
+        num_queries=int(sd['query_embedding.weight'].shape[0]),
+        embed_dims=int(sd['neck.convs.0.conv.weight'].shape[0]),
+        pretext_classes=int(classifier.shape[0]),
     )
     report = ConversionReport(state_dict=OrderedDict(), info=info)
     for key, value in sd.items():

@@ -1,0 +1,14 @@
+# UP-DETR pre-training -> Co-DETR fine-tuning of Deformable DETR on BCCD: model, data and schedule of
+# ../co_detr/co-deformable-detr_lite0_1xb2-14e_bccd.py, the base detector (under query_head) from the pre-training.
+#   1. pre-train:  python tools/train.py configs/up_detr/up-deformable-detr_lite0_1xb4-20e_pretrain-coco128-bccd.py
+#   2. python tools/model_converters/transfer.py \
+#          work_dirs/up-deformable-detr_lite0_1xb4-20e_pretrain-coco128-bccd/epoch_20.pth \
+#          work_dirs/up-deformable-detr_lite0_1xb4-20e_pretrain-coco128-bccd/co_finetune_init.pth \
+#          --config configs/up_detr/co-up-deformable-detr_lite0_1xb2-14e_finetune-bccd.py
+#   3. python tools/train.py configs/up_detr/co-up-deformable-detr_lite0_1xb2-14e_finetune-bccd.py
+# The transfer tool prints what loaded and refuses a checkpoint that would leave the transformer at its
+# initialisation. The whole matrix of pre-trainings x detectors x Co-DETR: docs/composition.md.
+_base_ = '../co_detr/co-deformable-detr_lite0_1xb2-14e_bccd.py'
+
+load_from = 'work_dirs/up-deformable-detr_lite0_1xb4-20e_pretrain-coco128-bccd/co_finetune_init.pth'
+model = dict(backbone=dict(init_cfg=None))  # the backbone comes from load_from too

@@ -1,0 +1,21 @@
+# UP-DETR pre-training of the small DAB-DETR (anchor boxes as queries; 128-d, 2+2 layers, 100 queries in 10 groups)
+# with the frozen ImageNet EfficientNet-Lite0 on the vendored coco128 + BCCD images without labels (data, patches
+# and schedule: ../_base_/up-detr_lite0_pretrain.py). The patch embedding is the content query of its group's
+# queries, the learnt anchors stay (mmdet_detrx.models.detectors.UPDABDETR).
+#   1. python tools/train.py configs/up_detr/up-dab-detr_lite0_1xb4-20e_pretrain-coco128-bccd.py
+#   2. python tools/model_converters/transfer.py \
+#          work_dirs/up-dab-detr_lite0_1xb4-20e_pretrain-coco128-bccd/epoch_20.pth \
+#          work_dirs/up-dab-detr_lite0_1xb4-20e_pretrain-coco128-bccd/finetune_init.pth \
+#          --config configs/up_detr/up-dab-detr_lite0_1xb2-14e_finetune-bccd.py
+#   3. python tools/train.py configs/up_detr/up-dab-detr_lite0_1xb2-14e_finetune-bccd.py
+# (or Co-DETR fine-tuning: ./co-up-dab-detr_lite0_1xb2-14e_finetune-bccd.py, docs/composition.md)
+_base_ = ['../_base_/models/dab-detr_r18.py', '../_base_/models/lite0_backbone.py',
+          '../_base_/up-detr_lite0_pretrain.py']
+
+model = dict(
+    type='UPDABDETR',
+    patch_encoder={{_base_.up_patch_encoder}},
+    data_preprocessor={{_base_.lite0_data_preprocessor_replace}},
+    backbone={{_base_.lite0_c5_replace}},
+    neck=dict(in_channels={{_base_.lite0_c5_channels}}),
+    bbox_head=dict(type='UPDABDETRHead', num_classes=1, patch_channels={{_base_.backbone_channels}}))
