@@ -25,13 +25,16 @@ def strip_pretrained(cfg: Config) -> List[str]:
     return keys
 
 
-def build_detector(config: Union[str, Config], cfg_options: Optional[dict] = None) -> Tuple[Config, nn.Module]:
+def build_detector(config: Union[str, Config], cfg_options: Optional[dict] = None,
+                   pretrained: bool = False) -> Tuple[Config, nn.Module]:
     """The model of ``config`` without its pre-trained initialisation (load a checkpoint into it afterwards).
 
     Args:
         config: A config path or name of one of our configs (see :func:`~mmdet_detrx.utils.cli.resolve_config`),
             or a loaded config (copied, not changed).
         cfg_options: ``--cfg-options`` overrides, merged first.
+        pretrained: Keep the pre-trained ``init_cfg``s (e.g. the offline ImageNet weights of the Lite0 configs), as
+            training does. Defaults to False.
 
     Returns:
         tuple: the config as used and the built model (on the CPU, in train mode, ``init_weights`` applied).
@@ -48,7 +51,8 @@ def build_detector(config: Union[str, Config], cfg_options: Optional[dict] = Non
     cfg = copy.deepcopy(config) if isinstance(config, Config) else Config.fromfile(resolve_config(config))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    strip_pretrained(cfg)
+    if not pretrained:
+        strip_pretrained(cfg)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = MODELS.build(cfg.model)
     _init_weights_quietly(model)

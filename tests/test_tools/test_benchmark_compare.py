@@ -62,6 +62,29 @@ def test_compare_json_table_and_ratios(tmp_path):
     assert '| metric | A | B | B/A |' in proc.stdout
     train_ratio = res['metrics']['train_step_s']['ratio']
     assert proc.stdout.strip().splitlines()[-1] == f'ratio={train_ratio:.3f}'
+    # every timing carries the load it ran under; 2 repeats give no spread to judge by: flagged as noisy
+    for name in ('train_step_s', 'inference_s'):
+        noise = res['metrics'][name]['noise']
+        assert len(noise['load_before']) == 3 and noise['cpus'] >= 1 and noise['noisy']
+        assert any('fewer than 4 repeats' in w for w in noise['warnings'])
+    assert 'train step: load average before (1/5/15 min):' in proc.stdout
+    assert 'WARNING: fewer than 4 repeats' in proc.stdout
+
+
+def test_noise_report_flags_a_busy_machine_and_a_wide_spread(bench_modules):
+    common, _ = bench_modules
+    cpus = common.os.cpu_count()
+    tight = [1.0, 1.01, 0.99, 1.0, 1.02]
+    quiet = common.noise_report(common.Timings(dict(a=tight, b=tight), load_before=(0.0, 0.0, 0.0)))
+    assert not quiet['noisy'] and quiet['warnings'] == [] and quiet['relative_spread']['a'] < 0.05
+    busy = common.noise_report(common.Timings(dict(a=tight), load_before=(cpus * 0.9, 1.0, 1.0)))
+    assert busy['noisy'] and busy['warnings'][0].startswith('machine busy: 1-minute load average')
+    # quartiles (inclusive) of 1, 1, 1, 2, 2, 2, 2: q1 = 1, median = 2, q3 = 2 -> IQR / median = 0.5
+    wide = common.noise_report(common.Timings(dict(a=[1, 1, 1, 2, 2, 2, 2]), load_before=(0.0, 0.0, 0.0)))
+    assert wide['relative_spread']['a'] == pytest.approx(0.5)
+    assert wide['noisy'] and 'wide spread: a interquartile range is 50%' in wide['warnings'][0]
+    timed = common.time_interleaved(dict(a=lambda: None), repeats=2, warmup=0)
+    assert isinstance(timed, common.Timings) and len(timed['a']) == 2 and len(timed.load_before) == 3
 
 
 def test_compare_missing_data_names_the_path(tmp_path):

@@ -1,13 +1,78 @@
-"""Small timing helpers shared by the benchmark subcommands."""
+"""Small timing helpers shared by the benchmark subcommands: interleaved timing that records the machine's load,
+medians with their spread, and warnings when a number should not be trusted (busy machine, wide spread)."""
 import importlib.util
+import os
 import os.path as osp
 import statistics
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
+
+# the machine counts as busy when, before a timing, its 1-minute load average exceeds this share of its cores (other
+# work competes for the cores the benchmark uses: medians shift and spreads widen)
+BUSY_LOAD_PER_CORE = 0.5
+# a timing counts as noisy when its interquartile range exceeds this share of its median
+WIDE_SPREAD = 0.15
+
+
+class Timings(dict):
+    """name -> wall times in seconds (one per round), with the 1/5/15-minute load averages before and after."""
+
+    def __init__(self, *args, load_before: Tuple[float, ...] = (), load_after: Tuple[float, ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.load_before = tuple(load_before)
+        self.load_after = tuple(load_after)
+
+
+def load_average() -> Tuple[float, ...]:
+    """``os.getloadavg()`` (1, 5, 15 minutes), or ``()`` where the platform has none."""
+    try:
+        return tuple(round(v, 2) for v in os.getloadavg())
+    except (AttributeError, OSError):
+        return ()
+
+
+def noise_report(times: Dict[str, List[float]]) -> dict:
+    """How far ``times`` can be trusted: the load around the run, each timing's relative spread, and warnings.
+
+    Args:
+        times: name -> seconds; a :class:`Timings` also gives the load averages.
+
+    Returns:
+        dict: ``cpus``, ``load_before`` / ``load_after`` (1/5/15-minute averages, empty if unknown),
+        ``relative_spread`` (name -> interquartile range / median), ``warnings`` (list of sentences; empty when the
+        numbers look trustworthy) and ``noisy`` (bool).
+    """
+    cpus = os.cpu_count() or 1
+    before, after = getattr(times, 'load_before', ()), getattr(times, 'load_after', ())
+    rel = {}
+    for name, values in times.items():
+        sp = spread(values)
+        rel[name] = (sp['q3'] - sp['q1']) / sp['median'] if sp['median'] > 0 else 0.0
+    warnings = []
+    if before and before[0] > BUSY_LOAD_PER_CORE * cpus:
+        warnings.append(f'machine busy: 1-minute load average {before[0]:.2f} on {cpus} cores before the timing '
+                        f'(over {BUSY_LOAD_PER_CORE:.0%} of the cores): other work competed, rerun on a quiet machine')
+    for name, value in rel.items():
+        if len(times[name]) >= 4 and value > WIDE_SPREAD:
+            warnings.append(f'wide spread: {name} interquartile range is {value:.0%} of its median (over '
+                            f'{WIDE_SPREAD:.0%}): more repeats or a quieter machine')
+    if any(len(v) < 4 for v in times.values()):
+        warnings.append('fewer than 4 repeats: no spread to judge the numbers by')
+    return dict(cpus=cpus, load_before=list(before), load_after=list(after),
+                relative_spread={k: round(v, 4) for k, v in rel.items()}, warnings=warnings, noisy=bool(warnings))
+
+
+def print_noise(report: dict) -> None:
+    """The load line and every warning of a :func:`noise_report`, under a table."""
+    load = report['load_before']
+    print(f'load average before (1/5/15 min): {"/".join(f"{v:.2f}" for v in load) or "n/a"} on {report["cpus"]} '
+          f'cores; noisy={"yes" if report["noisy"] else "no"}')
+    for warning in report['warnings']:
+        print(f'WARNING: {warning}')
 
 
 def time_interleaved(fns: Dict[str, Callable[[], None]], repeats: int = 10, warmup: int = 2,
-                     progress: Optional[Callable[[str, int, int], None]] = None) -> Dict[str, List[float]]:
+                     progress: Optional[Callable[[str, int, int], None]] = None) -> Timings:
     """Times several callables in an interleaved order so machine noise hits them alike.
 
     Args:
@@ -18,17 +83,18 @@ def time_interleaved(fns: Dict[str, Callable[[], None]], repeats: int = 10, warm
             ``'warmup'`` or ``'repeat'`` and ``i`` counting from 1.
 
     Returns:
-        name -> list of wall times in seconds, one per round.
+        Timings: name -> list of wall times in seconds, one per round, with the load averages before and after.
     """
     from mmdet_detrx.utils.smoke import smoke_enabled
     if smoke_enabled():  # DETRX_SMOKE=1: one round, no warm-up (the documented commands run in the tests)
         repeats, warmup = 1, 0
+    load_before = load_average()
     for w in range(warmup):
         if progress is not None:
             progress('warmup', w + 1, warmup)
         for fn in fns.values():
             fn()
-    times: Dict[str, List[float]] = {name: [] for name in fns}
+    times = Timings({name: [] for name in fns}, load_before=load_before)
     names = list(fns)
     for r in range(repeats):
         if progress is not None:
@@ -38,15 +104,20 @@ def time_interleaved(fns: Dict[str, Callable[[], None]], repeats: int = 10, warm
             t0 = time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - t0)
+    times.load_after = load_average()
     return times
 
 
 def summarize(times: Dict[str, List[float]], ours: str, ref: str) -> float:
-    """Prints a markdown table of medians/spreads and returns median(ours)/median(ref)."""
-    print('| impl | median ms | min ms | max ms |')
-    print('|---|---|---|---|')
+    """Prints a markdown table of medians / spreads, the load line and the noise warnings (:func:`noise_report`);
+    returns median(ours) / median(ref)."""
+    report = noise_report(times)
+    print('| impl | median ms | min ms | max ms | IQR / median |')
+    print('|---|---|---|---|---|')
     for name, ts in times.items():
-        print(f'| {name} | {statistics.median(ts) * 1e3:.2f} | {min(ts) * 1e3:.2f} | {max(ts) * 1e3:.2f} |')
+        print(f'| {name} | {statistics.median(ts) * 1e3:.2f} | {min(ts) * 1e3:.2f} | {max(ts) * 1e3:.2f} | '
+              f'{report["relative_spread"][name]:.0%} |')
+    print_noise(report)
     return statistics.median(times[ours]) / statistics.median(times[ref])
 
 

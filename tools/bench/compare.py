@@ -49,7 +49,8 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 
-from bench._common import load_any_config, non_negative_int, positive_int, spread, time_interleaved
+from bench._common import (load_any_config, noise_report, non_negative_int, positive_int, print_noise, spread,
+                           time_interleaved)
 from mmdet_detrx.utils.model_build import pretrained_init_keys, strip_pretrained  # noqa: F401
 
 BENCH_PARENT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -344,6 +345,9 @@ def print_table(res: dict) -> None:
     print('|---|---|---|---|')
     for label, a, b, r in rows:
         print(f'| {label} | {a} | {b} | {f"{r:.3f}" if r is not None else "n/a"} |')
+    for key, label in (('train_step_s', 'train step'), ('inference_s', 'inference')):
+        print(f'{label}: ', end='')
+        print_noise(m[key]['noise'])
 
 
 def main(args: argparse.Namespace) -> None:
@@ -410,7 +414,8 @@ def main(args: argparse.Namespace) -> None:
                                  progress=lambda stage, i, n, p=phase: progress(f'{p}: {stage} {i}/{n}'))
         sp = {k: spread(times[k]) for k in 'ab'}
         m[key] = dict(unit='s', a=sp['a']['median'], b=sp['b']['median'], ratio=sp['b']['median'] / sp['a']['median'],
-                      a_spread=sp['a'], b_spread=sp['b'], a_samples=times['a'], b_samples=times['b'])
+                      a_spread=sp['a'], b_spread=sp['b'], a_samples=times['a'], b_samples=times['b'],
+                      noise=noise_report(times))
 
     if args.memory_repeats > 0:
         del models, wrappers
