@@ -11,12 +11,25 @@ implementations ends its output with one line ``ratio=<ours/reference>`` so a sc
 """
 import argparse
 import importlib
+import importlib.util
 import os
 import os.path as osp
 import pkgutil
 import sys
+from types import ModuleType
 
 BENCH_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'bench')
+
+
+def bench_package() -> ModuleType:
+    """The ``bench`` package next to this script, imported from its file (whatever ``sys.path`` holds)."""
+    if 'bench' not in sys.modules:
+        spec = importlib.util.spec_from_file_location('bench', osp.join(BENCH_DIR, '__init__.py'),
+                                                      submodule_search_locations=[BENCH_DIR])
+        package = importlib.util.module_from_spec(spec)
+        sys.modules['bench'] = package
+        spec.loader.exec_module(package)
+    return sys.modules['bench']
 
 
 def discover() -> dict:
@@ -28,7 +41,7 @@ def discover() -> dict:
 
 
 def main(argv=None) -> None:
-    sys.path.insert(0, osp.dirname(BENCH_DIR))
+    bench_package()
     os.environ.setdefault('PYTHONHASHSEED', '0')
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest='command', metavar='SUBCOMMAND')

@@ -16,7 +16,6 @@ write the file; training just reads it with ``mmdet_detrx.models.layers.load_cla
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import List, Tuple
 
 DEFAULT_MODEL = 'all-MiniLM-L6-v2'
@@ -110,7 +109,6 @@ def load_encoder(model: str, device: str) -> Tuple[object, str]:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
     from mmdet_detrx.models.layers.metr_class_embeddings import save_class_embeddings
 
     if args.template.count('{}') != 1:

@@ -3,7 +3,6 @@ import copy
 import importlib
 import json
 import os.path as osp
-import sys
 
 import pytest
 import torch
@@ -679,11 +678,7 @@ def test_co_conditional_detr_predict_equals_cond_detr():
 
 # ---------------------------------------------------------------- benchmark subcommand co-detr-inference
 def _bench_module(name):
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    try:
-        return importlib.import_module(f'bench.{name}')
-    finally:
-        sys.path.pop(0)
+    return importlib.import_module(f'tools.bench.{name}')
 
 
 @pytest.mark.parametrize('make_cfg', [lambda: co_detr_cfg('all'), lambda: co_cond_detr_cfg('atss')],

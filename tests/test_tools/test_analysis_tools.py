@@ -10,15 +10,12 @@ import torch
 
 from tests.conftest import REPO, TINY_CONFIG, assert_ok, run_cmd
 
-ANALYSIS_DIR = osp.join(REPO, 'tools', 'analysis')
 TINY_CO_CONFIG = osp.join(REPO, 'tests', 'configs', 'tiny_co_conditional_detr_coco128.py')
 IMAGE = osp.join(REPO, 'data', 'coco128', 'train2017', '000000000009.jpg')
 
 
 def _tool(name):
-    if ANALYSIS_DIR not in sys.path:
-        sys.path.insert(0, ANALYSIS_DIR)
-    return importlib.import_module(name)
+    return importlib.import_module(f'tools.analysis.{name}')
 
 
 def assert_valid_png(path):

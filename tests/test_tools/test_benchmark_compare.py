@@ -16,10 +16,8 @@ METRICS = ('params', 'flops', 'train_step_s', 'inference_s', 'peak_memory_bytes'
 
 @pytest.fixture(scope='module')
 def bench_modules():
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    from bench import _common, compare
+    from tools.bench import _common, compare
     yield _common, compare
-    sys.path.remove(osp.join(REPO, 'tools'))
 
 
 def _num_params(config: str) -> int:
@@ -151,11 +149,7 @@ def test_zero_repeats_is_refused_at_parsing(command, capsys):
     """The command line of tools/benchmark.py, parsed in this process (argparse exits 2 before any work)."""
     import runpy
     benchmark = runpy.run_path(osp.join(REPO, 'tools', 'benchmark.py'))
-    path = list(sys.path)
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            benchmark['main']([*command.split(), '--repeats', '0'])
-    finally:
-        sys.path[:] = path  # main() puts tools/ first
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark['main']([*command.split(), '--repeats', '0'])
     assert exit_info.value.code == 2
     assert '--repeats: must be >= 1, got 0' in capsys.readouterr().err

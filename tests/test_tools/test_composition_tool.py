@@ -2,12 +2,10 @@
 for the tests; docs/results/composition.json holds a recorded run)."""
 import json
 import os.path as osp
-import sys
 
 from ..conftest import REPO
 
-sys.path.insert(0, osp.join(REPO, 'tools'))
-from bench.composition import _indices_options, _short_run  # noqa: E402
+from tools.bench.composition import _indices_options, _short_run
 
 
 def test_short_run_keeps_the_first_images_of_every_concatenated_dataset():

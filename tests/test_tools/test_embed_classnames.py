@@ -10,10 +10,7 @@ from mmdet_detrx.models.layers import load_class_embeddings
 from mmdet_detrx.models.layers.metr_class_embeddings import read_class_embedding_file
 from tests.conftest import REPO, assert_ok, run_cmd
 
-sys.path.insert(0, osp.join(REPO, 'tools'))
-import embed_classnames  # noqa: E402
-
-sys.path.pop(0)
+from tools import embed_classnames
 
 BCCD_CONFIG = osp.join(REPO, 'configs', '_base_', 'datasets', 'bccd_detection.py')
 HAS_ENCODER = (importlib.util.find_spec('sentence_transformers') is not None

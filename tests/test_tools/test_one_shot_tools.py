@@ -14,10 +14,8 @@ from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from tests.conftest import REPO, assert_ok, run_cmd
 
-sys.path.insert(0, osp.join(REPO, 'tools'))
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
-import draw_query_patches as dqp  # noqa: E402
-import one_shot_demo  # noqa: E402
+from tools import one_shot_demo
+from tools.analysis import draw_query_patches as dqp
 
 IMGS = osp.join(REPO, 'data', 'coco128', 'train2017')
 TARGET = osp.join(IMGS, '000000000109.jpg')  # has a dog

@@ -50,7 +50,7 @@ from typing import Dict, List, Tuple
 import torch
 from mmengine.config import ConfigDict
 
-from bench._common import non_negative_int, positive_int, summarize, time_interleaved
+from ._common import non_negative_int, positive_int, summarize, time_interleaved
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 OUR_CONFIG = osp.join(REPO, 'configs', 'co_detr', 'co-dino-5scale_r50_8xb2-lsj-1x_coco.py')

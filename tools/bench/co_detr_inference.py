@@ -23,8 +23,8 @@ from typing import Tuple
 import torch
 from mmengine.config import ConfigDict
 
-from bench._common import non_negative_int, positive_int, summarize, time_interleaved
-from bench.co_detr import OUR_CONFIG, RESNET_CHANNELS, make_batch, quiet_init_logs, reduce_ours
+from ._common import non_negative_int, positive_int, summarize, time_interleaved
+from .co_detr import OUR_CONFIG, RESNET_CHANNELS, make_batch, quiet_init_logs, reduce_ours
 
 # Co-DETR heads -> the mmdet head they extend (same parameters)
 BASE_HEADS = {'DetrxCoDINOHead': 'DINOHead', 'DetrxCoDeformableDETRHead': 'DeformableDETRHead'}

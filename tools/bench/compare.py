@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 
-from bench._common import (load_any_config, noise_report, non_negative_int, positive_int, print_noise, spread,
+from ._common import (load_any_config, noise_report, non_negative_int, positive_int, print_noise, spread,
                            time_interleaved)
 from mmdet_detrx.utils.model_build import pretrained_init_keys, strip_pretrained  # noqa: F401
 
@@ -306,9 +306,9 @@ def measure_memory(cfg: Config, batch_file: str, args, device: str, tmp: str, ta
     with open(spec_file, 'w') as f:
         json.dump(dict(config=cfg_file, batch=batch_file, device=device, seed=args.seed, steps=args.memory_steps,
                        threads=args.threads, out=out), f)
-    code = f'import sys; sys.path.insert(0, {BENCH_PARENT!r}); from bench.compare import memory_worker; ' \
-           f'memory_worker({spec_file!r})'
-    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    code = f'from bench.compare import memory_worker; memory_worker({spec_file!r})'
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (BENCH_PARENT, os.environ.get('PYTHONPATH')) if p))
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
     if proc.returncode != 0 or not osp.isfile(out):
         raise RuntimeError(f'memory subprocess for model {tag} failed (exit {proc.returncode}):\n'
                            f'{proc.stderr[-3000:]}')

@@ -111,7 +111,6 @@ def _cell_dir(cell) -> str:
 
 
 def main(args: argparse.Namespace) -> None:
-    sys.path.insert(0, REPO)
     from mmdet_detrx.utils.composition import cells
 
     work = osp.abspath(args.work_dir)

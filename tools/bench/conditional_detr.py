@@ -20,7 +20,7 @@ import os
 
 import torch
 
-from bench._common import non_negative_int, positive_int, summarize, time_interleaved
+from ._common import non_negative_int, positive_int, summarize, time_interleaved
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from bench._common import load_any_config, resolve_any_config
+from ._common import load_any_config, resolve_any_config
 
 TOOLS_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
 KNOWN_METRICS = ('coco/bbox_mAP', 'pascal_voc/mAP')

@@ -12,8 +12,8 @@ from typing import List, Tuple
 import torch
 from mmengine.structures import InstanceData
 
-from bench._common import non_negative_int, positive_int, summarize, time_interleaved
-from bench.hungarian import MATCH_COSTS, random_boxes, warm_allocator
+from ._common import non_negative_int, positive_int, summarize, time_interleaved
+from .hungarian import MATCH_COSTS, random_boxes, warm_allocator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

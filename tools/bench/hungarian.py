@@ -14,7 +14,7 @@ from typing import List, Tuple
 import torch
 from mmengine.structures import InstanceData
 
-from bench._common import non_negative_int, positive_int, summarize, time_interleaved
+from ._common import non_negative_int, positive_int, summarize, time_interleaved
 
 MATCH_COSTS = [
     dict(type='FocalLossCost', weight=2.0),

@@ -18,7 +18,7 @@ import subprocess
 from collections import defaultdict
 from typing import Dict, List
 
-from bench.convergence import read_val_rows, scalar_files
+from .convergence import read_val_rows, scalar_files
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -25,7 +25,8 @@ from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_overlaps
 from mmdet.utils import ConfigType, reduce_mean
 
-from ..layers.co_detr_layers import CoQueryGroup, float32_scope, to_float32
+from ..autocast import float32_scope, to_float32
+from ..layers.co_detr_layers import CoQueryGroup
 from .layer_batched_loss import layer_losses_to_dict
 from .softmax_weights import split_bg_cls_weight
 

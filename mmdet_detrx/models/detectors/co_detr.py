@@ -42,7 +42,8 @@ from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 
 from ..dense_heads.conditional_detr_head import LayerTargets
-from ..layers.co_detr_layers import CoQueryGroup, float32_scope, to_float32
+from ..autocast import float32_scope, to_float32
+from ..layers.co_detr_layers import CoQueryGroup
 from ..layers.deform_attn_cpu import shared_value_projection, use_level_sum_deformable_attn
 from ..gt_checks import check_gt_instances
 from .co_detr_compat import convert_co_dino_reference_keys, lift_base_checkpoint

@@ -9,7 +9,7 @@ from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox2roi
 
-from ..layers.co_detr_layers import float32_scope, to_float32
+from ..autocast import float32_scope, to_float32
 from ..layers.gather_roi_align import use_gather_roi_align
 
 

@@ -6,8 +6,6 @@ brute-force solver over all injective matchings with costs written out per pair 
 import argparse
 import itertools
 import math
-import os.path as osp
-import sys
 from typing import List, Optional, Tuple
 
 import pytest
@@ -449,12 +447,7 @@ def test_inputs_requiring_grad_give_costs_without_graph():
 
 # ------------------------------------------------------------------------------------------------ benchmark
 def test_benchmark_subcommand_smoke(capsys):
-    tools_dir = osp.join(osp.dirname(__file__), '..', '..', '..', 'tools')
-    sys.path.insert(0, osp.abspath(tools_dir))
-    try:
-        from bench import hungarian
-    finally:
-        sys.path.pop(0)
+    from tools.bench import hungarian
     parser = argparse.ArgumentParser()
     hungarian.add_arguments(parser)
     hungarian.main(parser.parse_args(['--batch', '2', '--queries', '12', '--gts', '4', '--classes', '5',

@@ -7,8 +7,6 @@ from mmdet's own single-image match costs in float64, and a per-category loop of
 """
 import argparse
 import itertools
-import os.path as osp
-import sys
 from typing import List, Optional, Tuple
 
 import pytest
@@ -20,11 +18,7 @@ from mmdet.registry import TASK_UTILS
 from mmdet_detrx.models.task_modules.assigners import GroupHungarianAssigner
 from mmdet_detrx.models.task_modules.assigners.group_hungarian import solve_with_forbidden_pairs
 
-TOOLS_DIR = osp.join(osp.dirname(__file__), '..', '..', '..', 'tools')
-sys.path.insert(0, osp.abspath(TOOLS_DIR))
-from bench import group_hungarian as bench_group  # noqa: E402
-
-sys.path.pop(0)
+from tools.bench import group_hungarian as bench_group
 
 DEFORMABLE_COSTS = [
     dict(type='FocalLossCost', weight=2.0),
@@ -289,11 +283,7 @@ def test_missing_query_labels_and_classification_cost_are_refused():
 
 def test_benchmark_subcommand_smoke(capsys):
     args = argparse.Namespace(batch=2, queries=40, categories=4, gts=8, repeats=1, warmup=0, threads=1, seed=0)
-    sys.path.insert(0, osp.abspath(TOOLS_DIR))
-    try:
-        bench_group.main(args)
-    finally:
-        sys.path.pop(0)
+    bench_group.main(args)
     out = capsys.readouterr().out
     assert 'identical assignments (gt_inds, labels) to the per-category HungarianAssigner loop: True' in out
     assert out.strip().splitlines()[-1].startswith('ratio=')
