@@ -3,7 +3,6 @@ the query groups stay independent in the decoder, the decoder gets the group mas
 the patch embedding goes where each base keeps its content, fewer patches decode fewer groups, and the pre-training
 loss goes down on a fixed batch."""
 import copy
-import math
 import os.path as osp
 
 import numpy as np
@@ -13,7 +12,7 @@ import torch
 from mmdet_detrx.models.layers.up_detr_layers import query_group_ids
 from mmdet_detrx.utils.model_build import build_detector
 from tests.conftest import REPO
-from tests.test_models.test_up_detr import freeze_hook, independent_mask, make_batch
+from tests.test_models.test_up_detr import independent_mask, make_batch, train_on_fixed_batch
 
 BASES = ['dab-detr', 'deformable-detr', 'dino']
 NUM_QUERIES, NUM_PATCHES = 100, 10
@@ -91,21 +90,5 @@ def test_fewer_patches_decode_fewer_groups(base):
 @pytest.mark.parametrize('base', BASES)
 def test_pretraining_loss_decreases_on_a_fixed_batch(base):
     model = build(base)
-    hook, runner = freeze_hook(model)
-    hook.before_train(runner)
-    model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
-    inputs, samples = batch(model)
-    totals = []
-    for _ in range(12):
-        hook.before_train_iter(runner, 0)
-        torch.manual_seed(0)  # same patch masking and query shuffle every step
-        losses = model.loss(inputs, samples)
-        assert {'loss_cls', 'loss_bbox', 'loss_iou', 'loss_feature', 'd0.loss_feature'} <= set(losses)
-        total, _ = model.parse_losses(losses)
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
-        totals.append(total.item())
-    assert all(math.isfinite(t) for t in totals)
+    totals = train_on_fixed_batch(model, *batch(model), steps=12, lr=2e-4)
     assert np.mean(totals[-3:]) < 0.8 * totals[0], totals
