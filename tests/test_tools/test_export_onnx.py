@@ -218,3 +218,37 @@ def test_cli_unsupported_config_exits_2_naming_the_model(tmp_path, capsys):
     assert tool.main([up, str(ckpt), '--out', str(tmp_path / 'up.onnx')]) == 2
     assert 'UP-DETR pre-training model' in capsys.readouterr().err
     assert not (tmp_path / 'up.onnx').exists()
+
+
+def test_benchmark_onnx_times_and_evaluates_the_shipped_detector():
+    """tools/benchmark.py onnx on the shipped DINO-Lite0 and 4 BCCD test images: eager, float and int8 graphs timed
+    on the same input, the ratio line is the int8 median over the eager one, and the float graph scores the same
+    VOC mAP as eager PyTorch (same detections)."""
+    proc = run_cmd(['python', 'tools/benchmark.py', 'onnx', 'configs/dino/dino_lite0_1xb2-14e_bccd.py',
+                    'checkpoints/dino_lite0_bccd_co-dino-14e.pth', '--repeats', '2', '--warmup', '0',
+                    '--quantize', 'dynamic', '--eval', '4', '--threads', '1'], env={'OMP_NUM_THREADS': '1'})
+    assert_ok(proc)
+    lines = proc.stdout.strip().splitlines()
+
+    def table(header_start):
+        start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+        keys = [k.strip() for k in lines[start].split('|')[2:-1]]
+        rows = {}
+        for line in lines[start + 2:]:
+            if not line.startswith('| '):
+                break
+            cells = line.split('|')
+            rows[cells[1].strip()] = dict(zip(keys, (float(c.strip().rstrip('%')) for c in cells[2:-1])))
+        return rows
+
+    timing = table('| run | median ms')
+    medians = {name: timing[name]['median ms'] for name in ('eager', 'onnxruntime', 'onnxruntime int8')}
+    assert lines[-1].startswith('ratio=')
+    assert float(lines[-1][len('ratio='):]) == pytest.approx(medians['onnxruntime int8'] / medians['eager'],
+                                                             abs=2e-3)
+    assert any(line.startswith('load average before') for line in lines)
+    metrics = table('| run | pascal_voc')
+    maps = {name: metrics[name]['pascal_voc/mAP'] for name in medians}
+    assert maps['eager'] > 0.5
+    assert maps['onnxruntime'] == pytest.approx(maps['eager'], abs=0.005)
+    assert abs(maps['onnxruntime int8'] - maps['eager']) < 0.05
