@@ -230,13 +230,31 @@ def check_default_domain(path: str) -> None:
         raise RuntimeError(f'{path}: the graph has ops outside the default ONNX domain: {custom}')
 
 
-def run_onnx(path: str, inputs: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs the exported model with onnxruntime (CPU); returns boxes, scores, labels."""
+ONNX_OPT_LEVELS = ('disable', 'basic', 'extended', 'all')
+
+
+def onnx_session(path: str, threads: Optional[int] = None, opt_level: str = 'all'):
+    """An onnxruntime CPU session of ``path``.
+
+    Args:
+        path: The exported graph.
+        threads: Intra-op threads; None takes ``OMP_NUM_THREADS`` (unset or 0: onnxruntime's default).
+        opt_level: Graph optimisation level, one of :data:`ONNX_OPT_LEVELS` (onnxruntime's default is ``all``).
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = int(os.environ.get('OMP_NUM_THREADS', '0') or 0)
-    session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+    options.intra_op_num_threads = threads if threads is not None else int(os.environ.get('OMP_NUM_THREADS', '0') or 0)
+    levels = ort.GraphOptimizationLevel
+    options.graph_optimization_level = dict(zip(ONNX_OPT_LEVELS, (levels.ORT_DISABLE_ALL, levels.ORT_ENABLE_BASIC,
+                                                                  levels.ORT_ENABLE_EXTENDED,
+                                                                  levels.ORT_ENABLE_ALL)))[opt_level]
+    return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+
+
+def run_onnx(path: str, inputs: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs the exported model with onnxruntime (CPU, ``OMP_NUM_THREADS`` threads); returns boxes, scores, labels."""
+    session = onnx_session(path)
     boxes, scores, labels = session.run(['boxes', 'scores', 'labels'], {'images': inputs.astype(np.float32)})
     return boxes, scores, labels
 

@@ -238,7 +238,8 @@ def test_benchmark_onnx_times_and_evaluates_the_shipped_detector():
             if not line.startswith('| '):
                 break
             cells = line.split('|')
-            rows[cells[1].strip()] = dict(zip(keys, (float(c.strip().rstrip('%')) for c in cells[2:-1])))
+            values = [c.strip().rstrip('%') for c in cells[2:-1]]
+            rows[cells[1].strip()] = dict(zip(keys, (None if v == '-' else float(v) for v in values)))
         return rows
 
     timing = table('| run | median ms')

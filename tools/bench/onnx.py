@@ -24,10 +24,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from mmdet_detrx.deploy.onnx_export import (ONNX_OPT_LEVELS, DetrOnnxWrapper, default_shape, export_onnx, onnx_session,
+                                            reference_predict)
 from ._common import non_negative_int, noise_report, positive_int, print_noise, time_interleaved
-
-OPT_LEVELS = ('disable', 'basic', 'extended', 'all')
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('config', help='config of a DETR-family model (path or name of one of ours)')
@@ -37,26 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--threads', type=positive_int, default=2, help='threads of both (default 2)')
     parser.add_argument('--repeats', type=positive_int, default=15)
     parser.add_argument('--warmup', type=non_negative_int, default=3)
-    parser.add_argument('--opt-level', choices=OPT_LEVELS, default='all', help='onnxruntime graph optimisation')
+    parser.add_argument('--opt-level', choices=ONNX_OPT_LEVELS, default='all', help='onnxruntime graph optimisation')
     parser.add_argument('--quantize', choices=('none', 'dynamic'), default='none',
                         help='also time an int8 dynamically quantised graph')
     parser.add_argument('--quantize-ops', default='MatMul,Gemm', help='op types to quantise (comma separated)')
     parser.add_argument('--eval', type=int, default=None, metavar='N',
                         help='evaluate eager and every graph on the first N test images (0 = all)')
-
-
-def make_session(path: str, threads: int, opt_level: str):
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = {
-        'disable': ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        'basic': ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        'extended': ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        'all': ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }[opt_level]
-    return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
 
 
 def quantize(src: str, dst: str, op_types: List[str]) -> str:
@@ -71,8 +56,6 @@ def evaluate(cfg, model, sessions: Dict[str, object], shape: Tuple[int, int], nu
     from mmengine.evaluator import Evaluator
     from mmengine.runner import Runner
     from mmengine.structures import InstanceData
-
-    from mmdet_detrx.deploy.onnx_export import reference_predict
 
     loader_cfg = cfg.test_dataloader.copy()
     loader_cfg.update(batch_size=1, num_workers=0, persistent_workers=False)
@@ -115,7 +98,6 @@ def main(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     from mmdet.utils import register_all_modules
 
-    from mmdet_detrx.deploy.onnx_export import DetrOnnxWrapper, default_shape, export_onnx
     from mmdet_detrx.utils.model_build import build_detector
     from mmdet_detrx.utils.strict_load import load_model_weights
     register_all_modules(init_default_scope=True)
@@ -134,9 +116,8 @@ def main(args: argparse.Namespace) -> None:
             paths['onnxruntime int8'] = quantize(paths['onnxruntime'], osp.join(tmp, 'model_int8.onnx'),
                                                  [op for op in args.quantize_ops.split(',') if op])
         sizes = {name: osp.getsize(path) / 2**20 for name, path in paths.items()}
-        sessions = {name: make_session(path, args.threads, args.opt_level) for name, path in paths.items()}
+        sessions = {name: onnx_session(path, args.threads, args.opt_level) for name, path in paths.items()}
 
-    from mmdet_detrx.deploy.onnx_export import reference_predict
     feed = {'images': inputs.numpy()}
     fns = {'eager': lambda: reference_predict(model, inputs, shape)}
     for name, session in sessions.items():
@@ -152,7 +133,7 @@ def main(args: argparse.Namespace) -> None:
     for name, ts in times.items():
         print(f'| {name} | {statistics.median(ts) * 1e3:.1f} | {min(ts) * 1e3:.1f} | {max(ts) * 1e3:.1f} | '
               f'{report["relative_spread"][name]:.0%} | {statistics.median(ts) / eager:.3f} | '
-              f'{sizes.get(name, 0):.1f} |')
+              f'{f"{sizes[name]:.1f}" if name in sizes else "-"} |')
     print_noise(report)
     if args.eval is not None:
         metrics = evaluate(cfg, model, sessions, shape, args.eval or None)

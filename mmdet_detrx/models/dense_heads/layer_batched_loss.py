@@ -41,14 +41,16 @@ class LayerTargets(NamedTuple):
 
 
 
-def layer_losses_to_dict(losses_cls: Tensor, losses_bbox: Tensor, losses_iou: Tensor,
-                         loss_prefix: str = '') -> Dict[str, Tensor]:
+def layer_losses_to_dict(losses_cls: Tensor, losses_bbox: Tensor, losses_iou: Tensor, loss_prefix: str = '',
+                         name_prefix: str = '') -> Dict[str, Tensor]:
     """(L,) per-layer losses -> mmdet's loss dict of the DETR family: the last decoder layer unprefixed
     (``loss_cls``, ``loss_bbox``, ``loss_iou``), the earlier ones ``d{i}.loss_*``, every key after ``loss_prefix``.
 
     Args:
         losses_cls, losses_bbox, losses_iou (Tensor): (L,) each, or sequences of L scalars.
         loss_prefix (str): prepended to every key (e.g. ``'aux0.q.'`` for a Co-DETR query group).
+        name_prefix (str): prepended to the loss names after the layer tag (``'dn_'`` gives DINO's
+            ``dn_loss_cls``, ``d0.dn_loss_cls``, ...).
 
     Returns:
         dict[str, Tensor]: 3 L entries, the last layer first.
@@ -57,9 +59,9 @@ def layer_losses_to_dict(losses_cls: Tensor, losses_bbox: Tensor, losses_iou: Te
     loss_dict = dict()
     for layer_id in [num_layers - 1] + list(range(num_layers - 1)):
         tag = '' if layer_id == num_layers - 1 else f'd{layer_id}.'
-        loss_dict[f'{loss_prefix}{tag}loss_cls'] = losses_cls[layer_id]
-        loss_dict[f'{loss_prefix}{tag}loss_bbox'] = losses_bbox[layer_id]
-        loss_dict[f'{loss_prefix}{tag}loss_iou'] = losses_iou[layer_id]
+        loss_dict[f'{loss_prefix}{tag}{name_prefix}loss_cls'] = losses_cls[layer_id]
+        loss_dict[f'{loss_prefix}{tag}{name_prefix}loss_bbox'] = losses_bbox[layer_id]
+        loss_dict[f'{loss_prefix}{tag}{name_prefix}loss_iou'] = losses_iou[layer_id]
     return loss_dict
 
 

@@ -326,11 +326,7 @@ class UPDINOHead(UPDETRHeadMixin, LayerBatchedLossMixin, DINOHead):
                                               batch_img_metas)
         losses.update(zip(('enc_loss_cls', 'enc_loss_bbox', 'enc_loss_iou'), enc_losses))
         dn_losses = self.loss_dn(dn_cls_scores, dn_bbox_preds, batch_gt_instances, batch_img_metas, dn_meta)
-        num_layers = len(dn_losses[0])
-        for layer_id in range(num_layers):
-            tag = '' if layer_id == num_layers - 1 else f'd{layer_id}.'
-            for name, layer_losses in zip(('loss_cls', 'loss_bbox', 'loss_iou'), dn_losses):
-                losses[f'{tag}dn_{name}'] = layer_losses[layer_id]
+        losses.update(self.layer_losses_to_dict(*dn_losses, name_prefix='dn_'))
         return losses
 
 

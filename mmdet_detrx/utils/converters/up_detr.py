@@ -74,16 +74,20 @@ from .common import (DETR_FAMILY_RULES, PARAM, SRC_DEC, ClassMapping, Conversion
 PRETRAIN_SIGNATURE_KEYS = ('patch_encoder.patch2query.weight', 'query_embedding.weight', 'neck.convs.0.conv.weight')
 # the pretext classifier: one linear layer (DETR-style heads) or one per decoder layer (Deformable DETR, DINO)
 PRETEXT_CLASSIFIERS = ('bbox_head.fc_cls.weight', 'bbox_head.cls_branches.0.weight')
-# pretext-only parameters, by key prefix, with the reason they are not transferred
-PRETEXT_ONLY = {
-    'patch_encoder.': 'pretext only: query-patch projection (patch2query), fine-tuning has no query patches',
-    'bbox_head.feature_align.': 'pretext only: feature-reconstruction MLP',
+# the pretext's label space (one class: query patch), by key prefix: re-initialised for the fine-tuning classes; the
+# only keys a fine-tuning model of the same base may leave at its initialisation
+LABEL_SPACE_PARTS = {
     'bbox_head.fc_cls.': 'pretext classifier (1 class: query patch); re-initialised for the fine-tuning classes',
     'bbox_head.cls_branches.': 'pretext classifiers (1 class: query patch); re-initialised for the fine-tuning classes',
     'dn_query_generator.': "DINO's denoising label embedding of the pretext's one class; re-initialised",
 }
-# the only keys a fine-tuning model of the same base may leave at its initialisation: the label space's parts
-REINITIALISED_PREFIXES = ('bbox_head.fc_cls.', 'bbox_head.cls_branches.', 'dn_query_generator.')
+REINITIALISED_PREFIXES = tuple(LABEL_SPACE_PARTS)
+# pretext-only parameters, by key prefix, with the reason they are not transferred
+PRETEXT_ONLY = {
+    'patch_encoder.': 'pretext only: query-patch projection (patch2query), fine-tuning has no query patches',
+    'bbox_head.feature_align.': 'pretext only: feature-reconstruction MLP',
+    **LABEL_SPACE_PARTS,
+}
 # the base detector of a pre-training state dict, by a key only that base has (checked in this order)
 _BASE_BY_KEY = (('dn_query_generator.label_embedding.weight', 'DINO'), ('reference_points_fc.weight', 'DeformableDETR'),
                 ('decoder.ref_point_head.layers.0.weight', 'CondDETR'))  # DAB-DETR: 4-d queries (anchors)
