@@ -2,7 +2,7 @@
 with parameters drawn from a fixed generator per parameter *name* (not per construction order), so that a refactor
 that keeps behaviour keeps these numbers exactly (tests/test_golden_outputs.py compares them).
 
-    python -m tests.golden            # (re)writes tests/data/golden_outputs.json; only when behaviour changes on purpose
+    python -m tests.golden   # (re)writes tests/data/golden_outputs.json: only when behaviour changes on purpose
 
 A config's model is built without pre-trained weights (`build_detector`), dropout is off, the batch is the first
 two images of the config's own training pipeline resized to 160 x 128 (`tests.helpers.train_batch`).

@@ -23,12 +23,12 @@ from mmdet.models.dense_heads import DABDETRHead, DeformableDETRHead, DETRHead, 
 from mmdet.models.losses import QualityFocalLoss
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_overlaps
-from mmdet.utils import ConfigType, reduce_mean
+from mmdet.utils import reduce_mean
 
 from ..autocast import float32_scope, to_float32
 from ..layers.co_detr_layers import CoQueryGroup
 from .layer_batched_loss import layer_losses_to_dict
-from .softmax_weights import split_bg_cls_weight
+from .softmax_weights import SoftmaxNoObjectMixin
 
 
 class CoQueryHeadMixin:
@@ -148,17 +148,7 @@ class DetrxCoDABDETRHead(CoQueryHeadMixin, DABDETRHead):
 
 
 @MODELS.register_module()
-class DetrxCoDETRHead(CoQueryHeadMixin, DETRHead):
+class DetrxCoDETRHead(CoQueryHeadMixin, SoftmaxNoObjectMixin, DETRHead):
     """mmdet's :class:`~mmdet.models.dense_heads.DETRHead` with Co-DETR's query-group loss (softmax
     classification: padding and negatives get the background class with zero / unit weight) and float32
     losses under autocast (see :class:`CoQueryHeadMixin`). ``loss_cls.bg_cls_weight`` works as in ``DETRHead``."""
-
-    def __init__(self,
-                 num_classes: int,
-                 *args,
-                 loss_cls: ConfigType = dict(type='CrossEntropyLoss', bg_cls_weight=0.1, use_sigmoid=False,
-                                             loss_weight=1.0, class_weight=1.0),
-                 **kwargs) -> None:
-        loss_cls, bg_cls_weight = split_bg_cls_weight(loss_cls, num_classes, type(self).__name__)
-        super().__init__(num_classes, *args, loss_cls=loss_cls, **kwargs)
-        self.bg_cls_weight = bg_cls_weight or 0

@@ -42,7 +42,7 @@ class LayerTargets(NamedTuple):
 
 
 def layer_losses_to_dict(losses_cls: Tensor, losses_bbox: Tensor, losses_iou: Tensor, loss_prefix: str = '',
-                         name_prefix: str = '') -> Dict[str, Tensor]:
+                         name_prefix: str = '', **more_losses: Tensor) -> Dict[str, Tensor]:
     """(L,) per-layer losses -> mmdet's loss dict of the DETR family: the last decoder layer unprefixed
     (``loss_cls``, ``loss_bbox``, ``loss_iou``), the earlier ones ``d{i}.loss_*``, every key after ``loss_prefix``.
 
@@ -51,17 +51,19 @@ def layer_losses_to_dict(losses_cls: Tensor, losses_bbox: Tensor, losses_iou: Te
         loss_prefix (str): prepended to every key (e.g. ``'aux0.q.'`` for a Co-DETR query group).
         name_prefix (str): prepended to the loss names after the layer tag (``'dn_'`` gives DINO's
             ``dn_loss_cls``, ``d0.dn_loss_cls``, ...).
+        **more_losses (Tensor): further (L,) losses by name (e.g. ``loss_feature``), each layer's after its
+            three others.
 
     Returns:
-        dict[str, Tensor]: 3 L entries, the last layer first.
+        dict[str, Tensor]: (3 + len(more_losses)) L entries, the last layer first.
     """
     num_layers = len(losses_cls)
+    named = dict(loss_cls=losses_cls, loss_bbox=losses_bbox, loss_iou=losses_iou, **more_losses)
     loss_dict = dict()
     for layer_id in [num_layers - 1] + list(range(num_layers - 1)):
         tag = '' if layer_id == num_layers - 1 else f'd{layer_id}.'
-        loss_dict[f'{loss_prefix}{tag}{name_prefix}loss_cls'] = losses_cls[layer_id]
-        loss_dict[f'{loss_prefix}{tag}{name_prefix}loss_bbox'] = losses_bbox[layer_id]
-        loss_dict[f'{loss_prefix}{tag}{name_prefix}loss_iou'] = losses_iou[layer_id]
+        for name, losses in named.items():
+            loss_dict[f'{loss_prefix}{tag}{name_prefix}{name}'] = losses[layer_id]
     return loss_dict
 
 
@@ -80,7 +82,8 @@ class LayerBatchedLossMixin:
                      batch_gt_instances: InstanceList,
                      batch_img_metas: List[dict],
                      batch_gt_instances_ignore: OptInstanceList = None,
-                     loss_prefix: str = '') -> Dict[str, Tensor]:
+                     loss_prefix: str = '',
+                     **extra_inputs) -> Dict[str, Tensor]:
         """Matches every layer's predictions to the ground truth and computes the losses.
 
         Args:
@@ -91,17 +94,37 @@ class LayerBatchedLossMixin:
             batch_img_metas (list[dict]): per image metainfo with ``img_shape``.
             batch_gt_instances_ignore: must be None.
             loss_prefix (str): prepended to every key. Defaults to ''.
+            **extra_inputs: what a head's :meth:`more_layer_losses` needs (e.g. UP-DETR's patch features).
 
         Returns:
-            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou`` of the last layer and
-            ``d{i}.loss_*`` of the earlier ones.
+            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou`` (and the head's further losses) of the
+            last layer and ``d{i}.loss_*`` of the earlier ones.
         """
         if batch_gt_instances_ignore is not None:
             raise ValueError(f'{type(self).__name__} does not support batch_gt_instances_ignore')
-        targets = self.get_layer_targets(all_layers_cls_scores, all_layers_bbox_preds, batch_gt_instances,
-                                         batch_img_metas)
+        gt_inds = self.match_layers(all_layers_cls_scores, all_layers_bbox_preds, batch_gt_instances,
+                                    batch_img_metas)
+        targets = self.targets_from_assignment(gt_inds, batch_gt_instances, batch_img_metas)
         losses = self.loss_by_targets(all_layers_cls_scores, all_layers_bbox_preds, targets, batch_img_metas)
-        return self.layer_losses_to_dict(*losses, loss_prefix=loss_prefix)
+        more = self.more_layer_losses(gt_inds, targets, batch_gt_instances, **extra_inputs)
+        return self.layer_losses_to_dict(*losses, loss_prefix=loss_prefix, **more)
+
+    def more_layer_losses(self, gt_inds: Tensor, targets: LayerTargets, batch_gt_instances: InstanceList,
+                          **extra_inputs) -> Dict[str, Tensor]:
+        """The method-specific losses of every layer from the same assignment (the extension point of a head).
+
+        Args:
+            gt_inds (Tensor): (L, B, Q) long, 1-based matched gt index, 0 background.
+            targets (LayerTargets): the targets of that assignment.
+            batch_gt_instances (list[InstanceData]): B items.
+            **extra_inputs: the head's own inputs, passed on by :meth:`loss_by_feat`.
+
+        Returns:
+            dict[str, Tensor]: name -> (L,) losses; none here.
+        """
+        if extra_inputs:
+            raise TypeError(f'{type(self).__name__}.loss_by_feat got unexpected inputs {sorted(extra_inputs)}')
+        return {}
 
     layer_losses_to_dict = staticmethod(layer_losses_to_dict)
 
@@ -137,13 +160,6 @@ class LayerBatchedLossMixin:
             results = [self.assigner.assign(pred_instances=p, gt_instances=g, img_meta=m)
                        for p, g, m in zip(preds, gts, metas)]
         return torch.stack([r.gt_inds for r in results]).view(num_layers, batch_size, num_queries)
-
-    def get_layer_targets(self, all_layers_cls_scores: Tensor, all_layers_bbox_preds: Tensor,
-                          batch_gt_instances: InstanceList, batch_img_metas: List[dict]) -> LayerTargets:
-        """Matches (:meth:`match_layers`) and turns the assignment into :class:`LayerTargets`."""
-        gt_inds = self.match_layers(all_layers_cls_scores, all_layers_bbox_preds, batch_gt_instances,
-                                    batch_img_metas)
-        return self.targets_from_assignment(gt_inds, batch_gt_instances, batch_img_metas)
 
     def targets_from_assignment(self, gt_inds: Tensor, batch_gt_instances: InstanceList,
                                 batch_img_metas: List[dict]) -> LayerTargets:

@@ -35,3 +35,19 @@ def split_bg_cls_weight(loss_cls: ConfigType, num_classes: int, owner: str) -> T
         raise ValueError(f'{owner}: bg_cls_weight needs a softmax loss_cls with a float class_weight, '
                          f'got {loss_cls}')
     return loss_cls, bg_cls_weight
+
+
+DETR_SOFTMAX_LOSS_CLS = dict(type='CrossEntropyLoss', bg_cls_weight=0.1, use_sigmoid=False, loss_weight=1.0,
+                             class_weight=1.0)
+
+
+class SoftmaxNoObjectMixin:
+    """For subclasses of mmdet's ``DETRHead`` with its softmax classification: ``loss_cls.bg_cls_weight`` is the
+    weight of the no-object class, as in ``DETRHead`` itself (folded in by :func:`split_bg_cls_weight`), and the
+    default ``loss_cls`` is DETR's (cross-entropy, no-object weight 0.1). Put it before ``DETRHead`` in the bases.
+    """
+
+    def __init__(self, num_classes: int, *args, loss_cls: ConfigType = DETR_SOFTMAX_LOSS_CLS, **kwargs) -> None:
+        loss_cls, bg_cls_weight = split_bg_cls_weight(loss_cls, num_classes, type(self).__name__)
+        super().__init__(num_classes, *args, loss_cls=loss_cls, **kwargs)
+        self.bg_cls_weight = bg_cls_weight or 0

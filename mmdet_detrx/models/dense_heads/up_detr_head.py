@@ -14,10 +14,10 @@ from mmdet.models.dense_heads import DABDETRHead, DeformableDETRHead, DETRHead, 
 from mmdet.models.layers.transformer.utils import MLP
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
-from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptInstanceList, reduce_mean
-from .softmax_weights import split_bg_cls_weight
+from mmdet.utils import InstanceList, OptConfigType, reduce_mean
 from .conditional_detr_head import CondDETRHead
-from .layer_batched_loss import LayerBatchedLossMixin
+from .layer_batched_loss import LayerBatchedLossMixin, LayerTargets
+from .softmax_weights import SoftmaxNoObjectMixin
 
 
 class UPDETRHeadMixin:
@@ -123,57 +123,33 @@ class UPDETRHeadMixin:
                              f'(or set loss_feature=None)')
         return self.feature_align(hidden_states)
 
-    def loss_by_feat(self,
-                     all_layers_cls_scores: Tensor,
-                     all_layers_bbox_preds: Tensor,
-                     batch_gt_instances: InstanceList,
-                     batch_img_metas: List[dict],
-                     batch_gt_instances_ignore: OptInstanceList = None,
-                     all_layers_pred_feats: Optional[Tensor] = None,
-                     patch_feats: Optional[Tensor] = None,
-                     loss_prefix: str = '') -> Dict[str, Tensor]:
-        """Matches every decoder layer once and computes the box and feature losses from that assignment.
+    def more_layer_losses(self,
+                          gt_inds: Tensor,
+                          targets: LayerTargets,
+                          batch_gt_instances: InstanceList,
+                          all_layers_pred_feats: Optional[Tensor] = None,
+                          patch_feats: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """The feature reconstruction loss of every layer, from the box matching's assignment.
 
         Args:
-            all_layers_cls_scores (Tensor): (L, B, Q, C) logits.
-            all_layers_bbox_preds (Tensor): (L, B, Q, 4) normalized (cx, cy, w, h).
-            batch_gt_instances (list[InstanceData]): per image the M patch boxes (``bboxes`` (M, 4) xyxy in
-                input pixels, ``labels`` (M,)); box j belongs to patch j.
-            batch_img_metas (list[dict]): per image metainfo with ``img_shape``.
-            batch_gt_instances_ignore: must be None.
+            gt_inds (Tensor): (L, B, Q) long, 1-based matched gt index, 0 background.
+            targets (LayerTargets): the box targets (their ``num_pos`` normalises the loss).
+            batch_gt_instances (list[InstanceData]): per image the M patch boxes; box j belongs to patch j.
             all_layers_pred_feats (Tensor, optional): ``feature_align`` outputs, (L, B, Q, C_patch).
             patch_feats (Tensor, optional): (B, M, C_patch), the reconstruction targets (detached here).
-            loss_prefix (str): prepended to every key. Defaults to ''.
 
         Returns:
-            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou`` (and ``loss_feature``) of the last
-            layer, ``d{i}.loss_*`` of the earlier ones.
+            dict[str, Tensor]: ``loss_feature`` (L,), or nothing without ``loss_feature``.
         """
-        if batch_gt_instances_ignore is not None:
-            raise ValueError(f'{type(self).__name__} does not support batch_gt_instances_ignore')
-        gt_inds = self.match_layers(all_layers_cls_scores, all_layers_bbox_preds, batch_gt_instances,
-                                    batch_img_metas)
-        targets = self.targets_from_assignment(gt_inds, batch_gt_instances, batch_img_metas)
-        losses = self.loss_by_targets(all_layers_cls_scores, all_layers_bbox_preds, targets, batch_img_metas)
-        loss_dict = self.layer_losses_to_dict(*losses, loss_prefix=loss_prefix)
         if self.loss_feature is None:
-            return loss_dict
+            return {}
         if all_layers_pred_feats is None or patch_feats is None:
             raise ValueError(f'{type(self).__name__}: the feature loss needs all_layers_pred_feats and patch_feats')
         num_boxes = [len(gt) for gt in batch_gt_instances]
         if patch_feats.dim() != 3 or any(n != patch_feats.size(1) for n in num_boxes):
             raise ValueError(f'gt box j of an image must be the box of its query patch j: the images have '
                              f'{num_boxes} gt boxes but patch_feats has shape {tuple(patch_feats.shape)} (B, M, C)')
-        losses_feature = self.feature_losses(all_layers_pred_feats, patch_feats, gt_inds, targets.num_pos)
-        num_layers = losses_feature.size(0)
-        ordered = dict()
-        for key, value in loss_dict.items():  # each layer's feature loss after its other losses
-            ordered[key] = value
-            if key.endswith('loss_iou'):
-                tag = key[len(loss_prefix):-len('loss_iou')]
-                layer_id = num_layers - 1 if not tag else int(tag[1:-1])
-                ordered[f'{loss_prefix}{tag}loss_feature'] = losses_feature[layer_id]
-        return ordered
+        return dict(loss_feature=self.feature_losses(all_layers_pred_feats, patch_feats, gt_inds, targets.num_pos))
 
     def feature_losses(self, all_layers_pred_feats: Tensor, patch_feats: Tensor, gt_inds: Tensor,
                        num_pos: Tensor) -> Tensor:
@@ -219,7 +195,7 @@ class UPCondDETRHead(UPDETRHeadMixin, CondDETRHead):
 
 
 @MODELS.register_module()
-class UPDETRHead(UPDETRHeadMixin, LayerBatchedLossMixin, DETRHead):
+class UPDETRHead(UPDETRHeadMixin, LayerBatchedLossMixin, SoftmaxNoObjectMixin, DETRHead):
     """UP-DETR pre-training head for plain DETR: mmdet's ``DETRHead`` (softmax classification with a no-object
     class, absolute boxes) + feature reconstruction, with layer-batched matching and losses (equal to
     ``DETRHead``'s for the same predictions and assignment; the classification loss normalized by
@@ -236,16 +212,6 @@ class UPDETRHead(UPDETRHeadMixin, LayerBatchedLossMixin, DETRHead):
         loss_feature (dict, optional): see :class:`UPDETRHeadMixin`.
         *args, **kwargs: as mmdet's ``DETRHead``.
     """
-
-    def __init__(self,
-                 num_classes: int,
-                 *args,
-                 loss_cls: ConfigType = dict(type='CrossEntropyLoss', bg_cls_weight=0.1, use_sigmoid=False,
-                                             loss_weight=1.0, class_weight=1.0),
-                 **kwargs) -> None:
-        loss_cls, bg_cls_weight = split_bg_cls_weight(loss_cls, num_classes, type(self).__name__)
-        super().__init__(num_classes, *args, loss_cls=loss_cls, **kwargs)
-        self.bg_cls_weight = bg_cls_weight or 0
 
 
 @MODELS.register_module()

@@ -102,27 +102,10 @@ class GroupHungarianAssigner(BatchedHungarianAssigner):
             if 'masks' in cost.pred_fields():
                 raise ValueError(f'{name}: mask costs are not supported by GroupHungarianAssigner')
 
-    def assign(self,
-               pred_instances: InstanceData,
-               gt_instances: InstanceData,
-               img_meta: Optional[dict] = None,
-               **kwargs) -> AssignResult:
-        """Assigns the queries of one image.
-
-        Args:
-            pred_instances: ``query_labels`` (Q, ) long, the category of each query or -1; ``scores`` (Q, 1) or
-                (Q, ) binary logits; ``bboxes`` (Q, 4) absolute xyxy (the fields the costs read).
-            gt_instances: ``labels`` (G, ) and ``bboxes`` (G, 4) absolute xyxy.
-            img_meta: Image information with ``img_shape`` (h, w), needed by ``BBoxL1Cost``.
-
-        Returns:
-            AssignResult: ``gt_inds`` (Q, ) and ``labels`` (Q, ), ``max_overlaps`` None.
-        """
-        return self.batch_assign([pred_instances], [gt_instances], [img_meta])[0]
-
     def batch_assign(self, batch_pred_instances: InstanceList, batch_gt_instances: InstanceList,
                      batch_img_metas: List[Optional[dict]]) -> List[AssignResult]:
-        """Assigns the queries of every image of a batch (see the class docstring for the semantics).
+        """Assigns the queries of every image of a batch (see the class docstring for the semantics); the
+        inherited ``assign`` does one image through it.
 
         Args:
             batch_pred_instances: Per image, ``query_labels`` (Q_i, ), ``scores`` (Q_i, 1) or (Q_i, ) and

@@ -58,20 +58,28 @@ def batched_version_of(mmdet_cost: Type[BaseMatchCost]) -> Callable[[type], type
 class BatchedMatchCostMixin:
     """Adds a whole-batch cost computation to an mmdet match cost.
 
-    Subclasses set :attr:`requires_img_shape` and implement :meth:`pred_fields`, :meth:`gt_fields` and
+    Subclasses set :attr:`requires_img_shape`, the fields they read (:attr:`pred_keys` / :attr:`gt_keys`, or
+    override :meth:`pred_fields` / :meth:`gt_fields` where they depend on the arguments) and implement
     :meth:`batch_cost`. The weight is applied inside :meth:`batch_cost`, as mmdet does in ``__call__``.
     """
 
     #: Whether :meth:`batch_cost` needs ``img_shapes``.
     requires_img_shape: bool = False
+    #: The prediction / ground-truth fields that :meth:`batch_cost` reads.
+    pred_keys: Tuple[str, ...] = ()
+    gt_keys: Tuple[str, ...] = ()
 
     def pred_fields(self) -> Tuple[str, ...]:
         """Names of the prediction fields that :meth:`batch_cost` reads."""
-        raise NotImplementedError
+        if not self.pred_keys:
+            raise NotImplementedError(f'{type(self).__name__} names no pred_keys')
+        return self.pred_keys
 
     def gt_fields(self) -> Tuple[str, ...]:
         """Names of the ground-truth fields that :meth:`batch_cost` reads."""
-        raise NotImplementedError
+        if not self.gt_keys:
+            raise NotImplementedError(f'{type(self).__name__} names no gt_keys')
+        return self.gt_keys
 
     def batch_cost(self, preds: Dict[str, Tensor], gts: Dict[str, Tensor],
                    img_shapes: Optional[Tensor] = None) -> Tensor:
@@ -243,11 +251,8 @@ class BatchedClassificationCost(BatchedMatchCostMixin, ClassificationCost):
     Reads ``preds['scores']`` (B, Q, C) logits and ``gts['labels']`` (B, G).
     """
 
-    def pred_fields(self) -> Tuple[str, ...]:
-        return ('scores', )
-
-    def gt_fields(self) -> Tuple[str, ...]:
-        return ('labels', )
+    pred_keys = ('scores', )
+    gt_keys = ('labels', )
 
     def batch_cost(self, preds: Dict[str, Tensor], gts: Dict[str, Tensor],
                    img_shapes: Optional[Tensor] = None) -> Tensor:
@@ -267,11 +272,8 @@ class BatchedBBoxL1Cost(BatchedMatchCostMixin, BBoxL1Cost):
 
     requires_img_shape = True
 
-    def pred_fields(self) -> Tuple[str, ...]:
-        return ('bboxes', )
-
-    def gt_fields(self) -> Tuple[str, ...]:
-        return ('bboxes', )
+    pred_keys = ('bboxes', )
+    gt_keys = ('bboxes', )
 
     def batch_cost(self, preds: Dict[str, Tensor], gts: Dict[str, Tensor],
                    img_shapes: Optional[Tensor] = None) -> Tensor:
@@ -293,11 +295,8 @@ class BatchedIoUCost(BatchedMatchCostMixin, IoUCost):
     Reads ``preds['bboxes']`` (B, Q, 4) and ``gts['bboxes']`` (B, G, 4), absolute xyxy.
     """
 
-    def pred_fields(self) -> Tuple[str, ...]:
-        return ('bboxes', )
-
-    def gt_fields(self) -> Tuple[str, ...]:
-        return ('bboxes', )
+    pred_keys = ('bboxes', )
+    gt_keys = ('bboxes', )
 
     def batch_cost(self, preds: Dict[str, Tensor], gts: Dict[str, Tensor],
                    img_shapes: Optional[Tensor] = None) -> Tensor:
