@@ -61,12 +61,8 @@ def _split_heads(x: Tensor, num_heads: int) -> Tensor:
 
 
 @torch.no_grad()
-def cross_attention_maps(attn: CondDETRCrossAttention,
-                         query: Tensor,
-                         key: Tensor,
-                         key_pos: Tensor,
-                         ref_sine_embed: Tensor,
-                         query_pos: Optional[Tensor] = None,
+def cross_attention_maps(attn: CondDETRCrossAttention, query: Tensor, key: Tensor, key_pos: Tensor,
+                         ref_sine_embed: Tensor, query_pos: Optional[Tensor] = None,
                          attn_mask: Optional[Tensor] = None,
                          key_padding_mask: Optional[Tensor] = None) -> Dict[str, Tensor]:
     """Content, spatial and combined attention weights of a conditional cross-attention.

@@ -1,5 +1,5 @@
 """Conditional DETR (Meng et al., ICCV 2021) as a composable detector."""
-from typing import Dict, Optional
+from typing import Dict, Tuple
 
 from torch import Tensor
 
@@ -32,34 +32,11 @@ class CondDETR(ModularDETR):
 
     default_decoder_type = 'CondDETRDecoder'
 
-    def forward_decoder(self,
-                        query: Tensor,
-                        query_pos: Tensor,
-                        memory: Tensor,
-                        memory_mask: Optional[Tensor],
-                        memory_pos: Tensor,
-                        self_attn_mask: Optional[Tensor] = None,
-                        reference_points: Optional[Tensor] = None) -> Dict:
-        """Runs the conditional decoder.
+    def decoder_outputs_to_dict(self, outputs: Tuple[Tensor, Tensor]) -> Dict:
+        """The conditional decoder's ``(hidden_states (L, B, Q, D), references (B, Q, 2))`` as the head's inputs.
 
-        Args:
-            query (Tensor): decoder input embeddings, (B, Q, D); Q may differ from ``num_queries``.
-            query_pos (Tensor): object queries, (B, Q, D).
-            memory (Tensor): encoder output, (B, K, D).
-            memory_mask (Tensor, optional): (B, K), ``True`` at padding.
-            memory_pos (Tensor): (B, K, D).
-            self_attn_mask (Tensor, optional): (Q, Q) or (B * H, Q, Q), bool ``True`` = may not attend.
-            reference_points (Tensor, optional): (B, Q, 2) in [0, 1]; predicted from ``query_pos`` if None.
-
-        Returns:
-            dict: ``hidden_states`` (L, B, Q, D) and ``references`` (B, Q, 2).
+        ``forward_decoder`` (inherited) passes ``reference_points`` (B, Q, 2) in [0, 1] on to the decoder when
+        given (extra query groups); without it the decoder predicts them from ``query_pos``.
         """
-        hidden_states, references = self.decoder(
-            query=query,
-            key=memory,
-            query_pos=query_pos,
-            key_pos=memory_pos,
-            key_padding_mask=memory_mask,
-            self_attn_mask=self_attn_mask,
-            reference_points=reference_points)
+        hidden_states, references = outputs
         return dict(hidden_states=hidden_states, references=references)

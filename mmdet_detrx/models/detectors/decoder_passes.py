@@ -28,17 +28,11 @@ def deformable_decoder_pass(detector, query: Tensor, query_pos: Optional[Tensor]
         dict: ``hidden_states`` (L, B, Q, C) and ``references`` (the initial and every layer's references), the
         head's inputs as ``DeformableDETR.forward_decoder`` returns them.
     """
+    reg_branches = detector.bbox_head.reg_branches if detector.with_box_refine else None
     hidden_states, references = detector.decoder(
-        query=query,
-        query_pos=query_pos,
-        value=memory,
-        key_padding_mask=memory_mask,
-        reference_points=reference_points,
-        spatial_shapes=spatial_shapes,
-        level_start_index=level_start_index,
-        valid_ratios=valid_ratios,
-        reg_branches=detector.bbox_head.reg_branches if detector.with_box_refine else None,
-        self_attn_mask=self_attn_mask)
+        query=query, query_pos=query_pos, value=memory, key_padding_mask=memory_mask,
+        reference_points=reference_points, spatial_shapes=spatial_shapes, level_start_index=level_start_index,
+        valid_ratios=valid_ratios, reg_branches=reg_branches, self_attn_mask=self_attn_mask)
     return dict(hidden_states=hidden_states, references=[reference_points, *references])
 
 
@@ -58,11 +52,6 @@ def dab_decoder_pass(detector, query: Tensor, anchors: Tensor, memory: Tensor, m
         dict: ``hidden_states`` (L, B, Q, C) and ``references`` (L, B, Q, 4), as ``DABDETR.forward_decoder``.
     """
     hidden_states, references = detector.decoder(
-        query=query,
-        key=memory,
-        query_pos=anchors,
-        key_pos=memory_pos,
-        key_padding_mask=memory_mask,
-        reg_branches=detector.bbox_head.fc_reg,
-        self_attn_masks=self_attn_mask)
+        query=query, key=memory, query_pos=anchors, key_pos=memory_pos, key_padding_mask=memory_mask,
+        reg_branches=detector.bbox_head.fc_reg, self_attn_masks=self_attn_mask)
     return dict(hidden_states=hidden_states, references=references)

@@ -58,7 +58,8 @@ class ModularDETR(DETR):
                         memory: Tensor,
                         memory_mask: Optional[Tensor],
                         memory_pos: Tensor,
-                        self_attn_mask: Optional[Tensor] = None) -> Dict:
+                        self_attn_mask: Optional[Tensor] = None,
+                        **decoder_inputs) -> Dict:
         """Runs the decoder.
 
         Args:
@@ -67,18 +68,18 @@ class ModularDETR(DETR):
             memory (Tensor): encoder output, (B, K, D).
             memory_mask (Tensor, optional): (B, K), ``True`` at padding.
             memory_pos (Tensor): (B, K, D).
-            self_attn_mask (Tensor, optional): (Q, Q) mask for the decoder self-attention, ``True`` = may
-                not attend.
+            self_attn_mask (Tensor, optional): (Q, Q) or (B * H, Q, Q) mask for the decoder self-attention,
+                ``True`` = may not attend.
+            **decoder_inputs: further inputs of the decoder type (e.g. ``reference_points`` of
+                :class:`CondDETRDecoder`).
 
         Returns:
-            dict: ``hidden_states`` (num_layers, B, Q, D).
+            dict: the head's decoder inputs, :meth:`decoder_outputs_to_dict` of the decoder's outputs.
         """
-        hidden_states = self.decoder(
-            query=query,
-            key=memory,
-            value=memory,
-            query_pos=query_pos,
-            key_pos=memory_pos,
-            key_padding_mask=memory_mask,
-            self_attn_mask=self_attn_mask)
-        return dict(hidden_states=hidden_states)
+        outputs = self.decoder(query=query, key=memory, value=memory, query_pos=query_pos, key_pos=memory_pos,
+                               key_padding_mask=memory_mask, self_attn_mask=self_attn_mask, **decoder_inputs)
+        return self.decoder_outputs_to_dict(outputs)
+
+    def decoder_outputs_to_dict(self, outputs: Tensor) -> Dict:
+        """The decoder's outputs as the head's inputs: ``hidden_states`` (num_layers, B, Q, D)."""
+        return dict(hidden_states=outputs)

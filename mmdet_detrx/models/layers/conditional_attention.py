@@ -101,14 +101,8 @@ class _ConditionalAttentionBase(BaseModule):
         with_qpos_proj (bool): create ``qpos_proj``. Defaults to True.
     """
 
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 attn_drop: float = 0.,
-                 proj_drop: float = 0.,
-                 batch_first: bool = True,
-                 init_cfg: OptMultiConfig = None,
-                 with_qpos_proj: bool = True) -> None:
+    def __init__(self, embed_dims: int, num_heads: int, attn_drop: float = 0., proj_drop: float = 0.,
+                 batch_first: bool = True, init_cfg: OptMultiConfig = None, with_qpos_proj: bool = True) -> None:
         super().__init__(init_cfg=init_cfg)
         if not batch_first:
             raise ValueError(f'{type(self).__name__} supports batch_first=True only (inputs are (B, L, D))')
@@ -237,13 +231,8 @@ class CondDETRCrossAttention(_ConditionalAttentionBase):
         self.qpos_sine_proj = Linear(embed_dims, embed_dims)
         self._init_out_proj()
 
-    def forward(self,
-                query: Tensor,
-                key: Tensor,
-                key_pos: Tensor,
-                ref_sine_embed: Tensor,
-                query_pos: Optional[Tensor] = None,
-                attn_mask: Optional[Tensor] = None,
+    def forward(self, query: Tensor, key: Tensor, key_pos: Tensor, ref_sine_embed: Tensor,
+                query_pos: Optional[Tensor] = None, attn_mask: Optional[Tensor] = None,
                 key_padding_mask: Optional[Tensor] = None) -> Tensor:
         """Cross-attention from the queries to the encoder memory.
 

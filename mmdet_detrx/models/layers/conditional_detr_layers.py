@@ -73,14 +73,8 @@ class CondDETRDecoderLayer(BaseModule):
         self.ffn = build_with_default(ffn_cfg, 'FastDropoutFFN')
         self.norms = ModuleList([build_norm_layer(norm_cfg, self.embed_dims)[1] for _ in range(3)])
 
-    def forward(self,
-                query: Tensor,
-                key: Tensor,
-                query_pos: Tensor,
-                key_pos: Tensor,
-                ref_sine_embed: Tensor,
-                self_attn_mask: Optional[Tensor] = None,
-                cross_attn_mask: Optional[Tensor] = None,
+    def forward(self, query: Tensor, key: Tensor, query_pos: Tensor, key_pos: Tensor, ref_sine_embed: Tensor,
+                self_attn_mask: Optional[Tensor] = None, cross_attn_mask: Optional[Tensor] = None,
                 key_padding_mask: Optional[Tensor] = None) -> Tensor:
         """
         Args:
@@ -98,14 +92,8 @@ class CondDETRDecoderLayer(BaseModule):
         """
         query = self.self_attn(query=query, query_pos=query_pos, attn_mask=self_attn_mask)
         query = self.norms[0](query)
-        query = self.cross_attn(
-            query=query,
-            key=key,
-            key_pos=key_pos,
-            ref_sine_embed=ref_sine_embed,
-            query_pos=query_pos,
-            attn_mask=cross_attn_mask,
-            key_padding_mask=key_padding_mask)
+        query = self.cross_attn(query=query, key=key, key_pos=key_pos, ref_sine_embed=ref_sine_embed,
+                                query_pos=query_pos, attn_mask=cross_attn_mask, key_padding_mask=key_padding_mask)
         query = self.norms[1](query)
         query = self.ffn(query)
         return self.norms[2](query)
@@ -129,19 +117,13 @@ class CondDETRDecoder(BaseModule):
 
     default_layer_type = 'CondDETRDecoderLayer'
 
-    def __init__(self,
-                 num_layers: int,
-                 layer_cfg: ConfigType,
-                 post_norm_cfg: OptConfigType = dict(type='LN'),
-                 return_intermediate: bool = True,
-                 keep_query_pos: bool = False,
+    def __init__(self, num_layers: int, layer_cfg: ConfigType, post_norm_cfg: OptConfigType = dict(type='LN'),
+                 return_intermediate: bool = True, keep_query_pos: bool = False,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_layers < 1:
             raise ValueError(f'num_layers must be >= 1, got {num_layers}')
-        self.num_layers = num_layers
-        self.return_intermediate = return_intermediate
-        self.keep_query_pos = keep_query_pos
+        self.num_layers, self.return_intermediate, self.keep_query_pos = num_layers, return_intermediate, keep_query_pos
         self.layers = ModuleList([
             build_with_default(layer_cfg, self.default_layer_type, cross_attn_query_pos=(i == 0 or keep_query_pos))
             for i in range(num_layers)
@@ -154,19 +136,14 @@ class CondDETRDecoder(BaseModule):
         self.query_scale = MLP(self.embed_dims, self.embed_dims, self.embed_dims, 2)
         self.ref_point_head = MLP(self.embed_dims, self.embed_dims, 2, 2)
 
-    def forward(self,
-                query: Tensor,
-                key: Tensor,
-                query_pos: Tensor,
-                key_pos: Tensor,
-                key_padding_mask: Optional[Tensor] = None,
-                self_attn_mask: Optional[Tensor] = None,
-                reference_points: Optional[Tensor] = None,
+    def forward(self, query: Tensor, key: Tensor, query_pos: Tensor, key_pos: Tensor,
+                key_padding_mask: Optional[Tensor] = None, self_attn_mask: Optional[Tensor] = None,
+                reference_points: Optional[Tensor] = None, value: Optional[Tensor] = None,
                 **kwargs) -> Tuple[Tensor, Tensor]:
         """
         Args:
             query (Tensor): initial decoder embeddings (zeros in the paper), (B, Q, D).
-            key (Tensor): encoder memory, (B, K, D).
+            key (Tensor): encoder memory, (B, K, D); also the value of the cross-attention.
             query_pos (Tensor): object queries, (B, Q, D).
             key_pos (Tensor): memory positional embedding, (B, K, D).
             key_padding_mask (Tensor, optional): (B, K), ``True`` at padded memory positions.
@@ -174,6 +151,7 @@ class CondDETRDecoder(BaseModule):
                 bool ``True`` = may not attend.
             reference_points (Tensor, optional): reference points in [0, 1] (x, y), (B, Q, 2). When None
                 they are predicted from ``query_pos`` by ``ref_point_head``.
+            value (Tensor, optional): ignored (the DETR decoders' interface; the memory ``key`` is the value).
             **kwargs: passed to every layer (e.g. ``cross_attn_mask``).
 
         Returns:

@@ -32,6 +32,18 @@ def build_with_default(cfg: ConfigType, default_type: str, **overrides):
     return MODELS.build(cfg, default_args=dict(type=default_type))
 
 
+def build_layer_parts(layer, num_norms: int) -> None:
+    """Builds a DETR layer's children from its ``*_cfg`` (mmdet's layer ``_init_layers`` with registry types):
+    ``self_attn`` (and ``cross_attn`` for a decoder layer, ``num_norms=3``), ``ffn`` and ``num_norms`` norms, in
+    mmdet's order (parameter names and initialisation order as mmdet's)."""
+    layer.self_attn = build_with_default(layer.self_attn_cfg, 'MultiheadAttention')
+    if num_norms == 3:
+        layer.cross_attn = build_with_default(layer.cross_attn_cfg, 'MultiheadAttention')
+    layer.embed_dims = layer.self_attn.embed_dims
+    layer.ffn = build_with_default(layer.ffn_cfg, 'FFN')
+    layer.norms = ModuleList([build_norm_layer(layer.norm_cfg, layer.embed_dims)[1] for _ in range(num_norms)])
+
+
 @MODELS.register_module()
 class ModularDetrEncoderLayer(DetrTransformerEncoderLayer):
     """mmdet's ``DetrTransformerEncoderLayer`` (post-norm self-attention + FFN) with registry-built parts.
@@ -44,10 +56,7 @@ class ModularDetrEncoderLayer(DetrTransformerEncoderLayer):
     """
 
     def _init_layers(self) -> None:
-        self.self_attn = build_with_default(self.self_attn_cfg, 'MultiheadAttention')
-        self.embed_dims = self.self_attn.embed_dims
-        self.ffn = build_with_default(self.ffn_cfg, 'FFN')
-        self.norms = ModuleList([build_norm_layer(self.norm_cfg, self.embed_dims)[1] for _ in range(2)])
+        build_layer_parts(self, num_norms=2)
 
 
 @MODELS.register_module()
@@ -56,20 +65,12 @@ class ModularDetrDecoderLayer(DetrTransformerDecoderLayer):
     parts. ``self_attn_mask`` of the forward is passed to the self-attention, so query groups can be kept
     apart by a block mask.
 
-    Args:
-        self_attn_cfg (dict): default type mmcv ``MultiheadAttention``.
-        cross_attn_cfg (dict): default type mmcv ``MultiheadAttention``.
-        ffn_cfg (dict): default type mmcv ``FFN``.
-        norm_cfg (dict): normalization config. Defaults to LN.
-        init_cfg (dict, optional): initialization config.
+    Args: as :class:`ModularDetrEncoderLayer`, and ``cross_attn_cfg`` (dict), default type mmcv
+        ``MultiheadAttention``.
     """
 
     def _init_layers(self) -> None:
-        self.self_attn = build_with_default(self.self_attn_cfg, 'MultiheadAttention')
-        self.cross_attn = build_with_default(self.cross_attn_cfg, 'MultiheadAttention')
-        self.embed_dims = self.self_attn.embed_dims
-        self.ffn = build_with_default(self.ffn_cfg, 'FFN')
-        self.norms = ModuleList([build_norm_layer(self.norm_cfg, self.embed_dims)[1] for _ in range(3)])
+        build_layer_parts(self, num_norms=3)
 
 
 @MODELS.register_module()

@@ -90,23 +90,15 @@ class QueryPatchEncoder(BaseModule):
         init_cfg (dict, optional): initialization config.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 embed_dims: int,
-                 num_patches: int = 10,
-                 mask_ratio: float = 0.1,
-                 query_shuffle: bool = False,
-                 init_cfg: OptMultiConfig = None) -> None:
+    def __init__(self, in_channels: int, embed_dims: int, num_patches: int = 10, mask_ratio: float = 0.1,
+                 query_shuffle: bool = False, init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_patches < 1:
             raise ValueError(f'num_patches must be >= 1, got {num_patches}')
         if not 0.0 <= mask_ratio < 1.0:
             raise ValueError(f'mask_ratio must be in [0, 1), got {mask_ratio}')
-        self.in_channels = in_channels
-        self.embed_dims = embed_dims
-        self.num_patches = num_patches
-        self.mask_ratio = mask_ratio
-        self.query_shuffle = query_shuffle
+        self.in_channels, self.embed_dims = in_channels, embed_dims
+        self.num_patches, self.mask_ratio, self.query_shuffle = num_patches, mask_ratio, query_shuffle
         self.patch2query = nn.Linear(in_channels, embed_dims)
 
     def forward(self, patch_feats: Tensor, query_embed: Tensor) -> Tuple[Tensor, Tensor]:

@@ -4,6 +4,7 @@ backbone of the DETR-family releases, COCO class rows and the strict-load check.
 Only torch is needed to import this module.
 """
 import re
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -189,6 +190,34 @@ def class_rows(class_mapping: ClassMapping, num_rows: int) -> Optional[List[int]
 def format_keys(items: Iterable) -> str:
     """One indented line per item."""
     return ''.join(f'\n  {item}' for item in items)
+
+
+def enforce_report(unused: Mapping[str, str], missing: Sequence[str], target: str, allow_unused: bool,
+                   allow_missing: bool) -> None:
+    """Raises (or warns, where allowed) about the source keys a conversion dropped and the target keys it left
+    without a value.
+
+    Args:
+        unused: source key -> why it has no counterpart.
+        missing: target keys that got no value.
+        target: the target model, for the messages (e.g. ``'mmdet ConditionalDETR'``).
+        allow_unused: warn ``(dropped)`` instead of raising about ``unused``.
+        allow_missing: warn instead of raising about ``missing``.
+
+    Raises:
+        ConversionError: unused keys (unless ``allow_unused``), missing keys (unless ``allow_missing``).
+    """
+    if unused:
+        msg = (f'{len(unused)} source key(s) have no counterpart in {target}:'
+               + format_keys(f'{k}: {why}' for k, why in unused.items()))
+        if not allow_unused:
+            raise ConversionError(msg + '\n(pass allow_unused=True / --allow-unused to drop them)')
+        warnings.warn(msg + '\n(dropped)')
+    if missing:
+        msg = f'{len(missing)} key(s) of {target} got no value from the source:' + format_keys(missing)
+        if not allow_missing:
+            raise ConversionError(msg + '\n(pass allow_missing=True / --allow-missing to accept)')
+        warnings.warn(msg)
 
 
 def check_against_state_dict(converted: Mapping[str, torch.Tensor],

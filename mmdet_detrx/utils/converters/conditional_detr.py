@@ -64,7 +64,6 @@ Functional differences between the official model and mmdet ``ConditionalDETR`` 
   sides, so only ``embed_dims=256`` models can run forward (any size converts).
 """
 import re
-import warnings
 from collections import OrderedDict
 from typing import List, Mapping, Sequence
 
@@ -72,7 +71,7 @@ import torch
 
 from .common import (DETR_FAMILY_RULES, PARAM, SRC_DEC, ClassMapping, ConversionError, ConversionReport,
                      NoCounterpart, class_rows, compile_rules, describe_detr_family, detr_family_target_keys,
-                     apply_key_rules, format_keys, require_tensors, settle_expected_keys, unwrap_state_dict)
+                     apply_key_rules, enforce_report, require_tensors, settle_expected_keys, unwrap_state_dict)
 
 # Keys every official Conditional DETR detection checkpoint has; used to recognise the format.
 SIGNATURE_KEYS = (
@@ -217,16 +216,5 @@ def convert_conditional_detr(src_state_dict: Mapping,
             missing target keys (unless ``allow_missing``).
     """
     report = convert_conditional_detr_with_report(src_state_dict, class_mapping, add_num_batches_tracked)
-    if report.unused:
-        msg = (f'{len(report.unused)} source key(s) have no counterpart in mmdet ConditionalDETR:'
-               + format_keys(f'{k}: {why}' for k, why in report.unused.items()))
-        if not allow_unused:
-            raise ConversionError(msg + '\n(pass allow_unused=True / --allow-unused to drop them)')
-        warnings.warn(msg + '\n(dropped)')
-    if report.missing:
-        msg = (f'{len(report.missing)} key(s) of mmdet ConditionalDETR got no value from the source:'
-               + format_keys(report.missing))
-        if not allow_missing:
-            raise ConversionError(msg + '\n(pass allow_missing=True / --allow-missing to accept)')
-        warnings.warn(msg)
+    enforce_report(report.unused, report.missing, 'mmdet ConditionalDETR', allow_unused, allow_missing)
     return report.state_dict

@@ -64,7 +64,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 import torch
 
 from .common import (DETR_FAMILY_RULES, PARAM, SRC_DEC, ClassMapping, ConversionError, ConversionReport, class_rows,
-                     compile_rules, describe_detr_family, detr_family_target_keys, apply_key_rules, format_keys,
+                     compile_rules, describe_detr_family, detr_family_target_keys, apply_key_rules, enforce_report,
                      require_tensors, settle_expected_keys, unwrap_state_dict)
 
 # ---------------------------------------------------------------------------------------------------
@@ -300,16 +300,6 @@ def convert_official_up_detr(src: Mapping,
     if allow_unused is not True:
         allowed = set(allow_unused or ())
         unexpected = {k: why for k, why in report.unused.items() if k not in allowed}
-    if unexpected:
-        msg = (f"{len(unexpected)} source key(s) have no counterpart in our {report.info['target']}:"
-               + format_keys(f'{k}: {why}' for k, why in unexpected.items()))
-        if allow_unused is not True:
-            raise ConversionError(msg + '\n(pass allow_unused=True / --allow-unused to drop them)')
-        warnings.warn(msg + '\n(dropped)')
-    if report.missing:
-        msg = (f"{len(report.missing)} key(s) of our {report.info['target']} got no value from the source:"
-               + format_keys(report.missing))
-        if not allow_missing:
-            raise ConversionError(msg + '\n(pass allow_missing=True / --allow-missing to accept)')
-        warnings.warn(msg)
+    enforce_report(unexpected, report.missing, f"our {report.info['target']}", allow_unused is True,
+                   allow_missing)
     return report.state_dict

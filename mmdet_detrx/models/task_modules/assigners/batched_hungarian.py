@@ -43,15 +43,8 @@ def _autocast_off(device: torch.device):
 class BatchedHungarianAssigner(BaseAssigner):
     """One-to-one matching like mmdet's ``HungarianAssigner``, with the costs of a batch computed together.
 
-    Configured exactly like ``HungarianAssigner`` (switch by changing ``type``)::
-
-        assigner=dict(
-            type='BatchedHungarianAssigner',
-            match_costs=[
-                dict(type='FocalLossCost', weight=2.0),
-                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])
+    Configured exactly like ``HungarianAssigner``: change ``type='HungarianAssigner'`` to
+    ``type='BatchedHungarianAssigner'`` and keep ``match_costs`` (e.g. focal, L1 ``xywh`` and GIoU costs).
 
     Each mmdet match cost is mapped to its batched version (see ``BATCHED_MATCH_COSTS``), which computes the
     (B, Q, G_max) cost of all images with one batched op; costs are computed in float32 without autograd (also
