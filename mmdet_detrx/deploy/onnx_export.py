@@ -11,7 +11,6 @@ by index with PyTorch.
 Deformable attention runs mmcv's pure-PyTorch ``multi_scale_deformable_attn_pytorch`` on CPU (``grid_sample``,
 ONNX GridSample from opset 16), so the graph holds default-domain ONNX ops only (:func:`check_default_domain`).
 """
-import inspect
 import os
 import os.path as osp
 import warnings
@@ -144,7 +143,6 @@ class DetrOnnxWrapper(nn.Module):
         self.transformer, self.head = exportable_parts(model, skip_nms=skip_nms)
         self.model = model.eval()
         self.shape = (int(shape[0]), int(shape[1]))
-        self.head_args = tuple(inspect.signature(self.head.forward).parameters)
         test_cfg = self.head.test_cfg or dict()
         self.max_per_img = test_cfg.get('max_per_img', self.transformer.num_queries)
         self.eval()  # a module left in training mode would put the detector back into it after the export
@@ -155,7 +153,7 @@ class DetrOnnxWrapper(nn.Module):
             raise ValueError(f'input size {tuple(inputs.shape[-2:])} != export shape {self.shape}')
         feats = self.model.extract_feat(inputs)
         head_inputs = self.transformer.forward_transformer(feats, fixed_shape_samples(self.shape, inputs.size(0)))
-        outs = self.head(**{k: v for k, v in head_inputs.items() if k in self.head_args})
+        outs = self.head(**head_inputs)
         cls_scores, bbox_preds = outs[0][-1], outs[1][-1]  # last decoder layer
         return topk_detections(cls_scores, bbox_preds, self.head.loss_cls.use_sigmoid, self.head.num_classes,
                                self.max_per_img, self.shape)

@@ -153,3 +153,28 @@ def test_zero_repeats_is_refused_at_parsing(command, capsys):
         benchmark['main']([*command.split(), '--repeats', '0'])
     assert exit_info.value.code == 2
     assert '--repeats: must be >= 1, got 0' in capsys.readouterr().err
+
+
+def test_import_package_from_loads_a_package_with_relative_imports_without_sys_path(tmp_path):
+    """How the co-detr benchmark imports mmdet's projects/CO-DETR/codetr from a source tree."""
+    from tools.bench._common import import_package_from
+    pkg = tmp_path / 'CO-DETR' / 'codetr'
+    pkg.mkdir(parents=True)
+    (pkg / '__init__.py').write_text('from .head import VALUE\n')
+    (pkg / 'head.py').write_text('from .util import double\nVALUE = double(21)\n')
+    (pkg / 'util.py').write_text('def double(x):\n    return 2 * x\n')
+    path_before = list(sys.path)
+    module = import_package_from(str(pkg), 'detrx_test_codetr')
+    try:
+        assert module.VALUE == 42 and sys.modules['detrx_test_codetr.head'].VALUE == 42
+        assert sys.path == path_before
+    finally:
+        for name in [n for n in sys.modules if n.startswith('detrx_test_codetr')]:
+            del sys.modules[name]
+    (pkg / '__init__.py').unlink()
+    with pytest.raises(FileNotFoundError, match='no __init__.py'):
+        import_package_from(str(pkg), 'detrx_test_codetr')
+    (pkg / '__init__.py').write_text('raise RuntimeError("broken")\n')
+    with pytest.raises(RuntimeError, match='broken'):
+        import_package_from(str(pkg), 'detrx_test_codetr')
+    assert 'detrx_test_codetr' not in sys.modules

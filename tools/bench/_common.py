@@ -1,6 +1,7 @@
 """Small timing helpers shared by the benchmark subcommands: interleaved timing that records the machine's load,
 medians with their spread, and warnings when a number should not be trusted (busy machine, wide spread)."""
 import importlib.util
+import sys
 import os
 import os.path as osp
 import statistics
@@ -182,3 +183,24 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
     return value
+
+
+def import_package_from(directory: str, name: str):
+    """Imports the package in ``directory`` (its ``__init__.py``, relative imports inside it) as module ``name``,
+    without touching ``sys.path``; the module is registered in ``sys.modules``.
+
+    Raises:
+        FileNotFoundError: ``directory`` has no ``__init__.py``.
+    """
+    init = os.path.join(directory, '__init__.py')
+    if not os.path.isfile(init):
+        raise FileNotFoundError(f'{directory} is not a Python package (no __init__.py)')
+    spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[directory])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module

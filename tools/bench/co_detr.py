@@ -36,7 +36,6 @@ Example::
 """
 import argparse
 import copy
-import importlib
 import json
 import os
 import os.path as osp
@@ -50,7 +49,7 @@ from typing import Dict, List, Tuple
 import torch
 from mmengine.config import ConfigDict
 
-from ._common import non_negative_int, positive_int, summarize, time_interleaved
+from ._common import import_package_from, non_negative_int, positive_int, summarize, time_interleaved
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 OUR_CONFIG = osp.join(REPO, 'configs', 'co_detr', 'co-dino-5scale_r50_8xb2-lsj-1x_coco.py')
@@ -133,8 +132,7 @@ def import_reference(co_detr_dir: str, workdir: str) -> List[str]:
                     leftover.append(name)
     if leftover:
         raise SystemExit(f'projects/CO-DETR has .cuda() calls this benchmark does not know how to patch: {leftover}')
-    sys.path.insert(0, workdir)
-    importlib.import_module('projects.CO-DETR.codetr')
+    import_package_from(osp.join(dst, 'codetr'), 'codetr')
     return changes
 
 
