@@ -3,7 +3,7 @@
 :class:`DetrOnnxWrapper` runs a detector's stages on one fixed-size normalised image without data samples:
 ``extract_feat`` -> ``forward_transformer`` (with the meta information a fixed, unpadded input implies:
 ``img_shape == batch_input_shape == (H, W)``, so every padding mask is all-valid and mmdet builds none) ->
-the head's forward -> the head's top-k post-processing (``DETRHead._predict_by_feat_single``) in batched tensor
+the head's forward -> the head's top-k post-processing (that of mmdet's ``DETRHead``) in batched tensor
 form. Outputs are ``boxes`` (1, N, 4) xyxy in input pixels, ``scores`` (1, N) and ``labels`` (1, N) (int64), the
 model's ``predict(..., rescale=False)`` on the same input. DETR-family models have no NMS: outputs align index
 by index with PyTorch.
@@ -20,19 +20,20 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mmdet.models.dense_heads import DETRHead
+from mmdet.models.dense_heads import ConditionalDETRHead, DABDETRHead, DeformableDETRHead, DETRHead, DINOHead
 from mmdet.models.detectors import DETR, DINO, ConditionalDETR, DeformableDETR, TwoStageDetector
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 
-from ..models.dense_heads.co_dino_head import CoQueryHeadMixin
 from ..models.detectors import CondDETR, DetrxCoDETR, ModularDETR
 from ..models.detectors.up_detr import UPDETRMixin
 
 # Exact detector classes whose template stages are known to trace (subclasses may change them).
 EXPORTABLE_DETECTORS = (DETR, ConditionalDETR, DeformableDETR, DINO, ModularDETR, CondDETR)
-# Heads' per-image post-processing the wrapper reproduces (plain top-k; Co-DETR's only with test_cfg.nms unset).
-_KNOWN_POSTPROCESS = (DETRHead._predict_by_feat_single, CoQueryHeadMixin._predict_by_feat_single)
+# mmdet's heads whose post-processing is DETRHead's plain top-k, the one the wrapper reproduces (exact classes: a
+# subclass may change it). Our heads say so themselves with a class attribute ``detr_topk_postprocess = True``
+# (Co-DETR's heads only with test_cfg.nms unset, checked below).
+MMDET_TOPK_HEADS = (DETRHead, ConditionalDETRHead, DeformableDETRHead, DABDETRHead, DINOHead)
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 
 
@@ -78,7 +79,7 @@ def exportable_parts(model: nn.Module, skip_nms: bool = False) -> Tuple[nn.Modul
         if getattr(model, name, None) is not None or getattr(base, name, None) is not None:
             raise UnsupportedModelError(f'{_where(model)} has a `{name}`: mask outputs cannot be exported.')
     head = base.bbox_head
-    if not isinstance(head, DETRHead) or type(head)._predict_by_feat_single not in _KNOWN_POSTPROCESS:
+    if type(head) not in MMDET_TOPK_HEADS and not getattr(type(head), 'detr_topk_postprocess', False):
         raise UnsupportedModelError(
             f'bbox_head {_where(head)} has its own post-processing, which this exporter does not reproduce.')
     nms_cfg = head.test_cfg.get('nms', None) if head.test_cfg is not None else None
@@ -101,7 +102,7 @@ def fixed_shape_samples(shape: Tuple[int, int], batch_size: int = 1) -> List[Det
 
 def topk_detections(cls_scores: Tensor, bbox_preds: Tensor, use_sigmoid: bool, num_classes: int,
                     max_per_img: int, shape: Tuple[int, int]) -> Tuple[Tensor, Tensor, Tensor]:
-    """DETR's NMS-free post-processing (``DETRHead._predict_by_feat_single``, ``rescale=False``), batched.
+    """DETR's NMS-free post-processing (mmdet ``DETRHead``'s per-image top-k, ``rescale=False``), batched.
 
     Args:
         cls_scores: Last-layer logits, (B, Q, C) (C = num_classes with sigmoid, num_classes + 1 with softmax).

@@ -164,6 +164,13 @@ def test_unsupported_models_raise_naming_the_part():
     with_mask.mask_head = torch.nn.Identity()  # a segmentation branch on a supported detector
     with pytest.raises(UnsupportedModelError, match='`mask_head`: mask outputs cannot be exported'):
         exportable_parts(with_mask)
+    own_postprocess = build(tiny_cond_detr_cfg())
+
+    class NMSHead(type(own_postprocess.bbox_head)):  # a head subclass that does not say it keeps the top-k
+        detr_topk_postprocess = False
+    own_postprocess.bbox_head.__class__ = NMSHead
+    with pytest.raises(UnsupportedModelError, match='NMSHead .*has its own post-processing'):
+        exportable_parts(own_postprocess)
 
 
 def test_compare_outputs_allows_reordered_score_ties_only():

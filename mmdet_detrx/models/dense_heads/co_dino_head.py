@@ -34,6 +34,9 @@ from .softmax_weights import SoftmaxNoObjectMixin
 class CoQueryHeadMixin:
     """Co-DETR additions for a DETR-style head; mix in before the mmdet head class."""
 
+    #: DETR's top-k post-processing (plus an optional ``test_cfg.nms``): the ONNX export reproduces it
+    detr_topk_postprocess = True
+
     def loss_by_feat(self, *args, **kwargs) -> Dict[str, Tensor]:
         """The base head's ``loss_by_feat`` on float32 inputs with autocast disabled."""
         args, kwargs = to_float32(args), to_float32(kwargs)

@@ -36,6 +36,10 @@ class CondDETRHead(LayerBatchedLossMixin, ConditionalDETRHead):
             ``embed_dims``, ``loss_cls``, ``loss_bbox``, ``loss_iou``, ``train_cfg``, ``test_cfg``, ...).
     """
 
+    #: mmdet ConditionalDETRHead's top-k post-processing, reproduced by the ONNX export
+    detr_topk_postprocess = True
+
+
     def __init__(self, *args, zero_init_reg: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if isinstance(self.loss_cls, QualityFocalLoss):
