@@ -26,7 +26,7 @@ from typing import Any, Callable, List, Optional, Union
 
 import numpy as np
 import torch
-from mmengine.runner.checkpoint import CheckpointLoader
+from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
 TRUSTED_ENV = 'DETRX_TRUSTED_CHECKPOINTS'
 _ALLOWED: List[Any] = []
@@ -114,20 +114,24 @@ def _load_from_local(filename: str, map_location=None) -> Any:
     return safe_torch_load(filename, map_location)
 
 
-_MMENGINE_LOCAL_LOADER = CheckpointLoader._schemes.get('')
+_installed = False
 
 
 def install_checkpoint_loader() -> None:
     """Makes mmengine load local checkpoints with :func:`safe_torch_load` (``--resume``, ``load_from``,
     ``init_cfg`` checkpoints). Idempotent."""
+    global _installed
     CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
+    _installed = True
 
 
 def uninstall_checkpoint_loader() -> None:
-    """Restores mmengine's own local-file loader."""
-    if _MMENGINE_LOCAL_LOADER is not None:
-        CheckpointLoader.register_scheme(prefixes='', loader=_MMENGINE_LOCAL_LOADER, force=True)
+    """Restores mmengine's own local-file loader (``mmengine.runner.checkpoint.load_from_local``)."""
+    global _installed
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+    _installed = False
 
 
 def checkpoint_loader_installed() -> bool:
-    return CheckpointLoader._schemes.get('') is _load_from_local
+    """Whether :func:`install_checkpoint_loader` is in effect (not undone by :func:`uninstall_checkpoint_loader`)."""
+    return _installed

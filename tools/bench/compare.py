@@ -194,7 +194,7 @@ def synced(fn: Callable[[], None], device: str) -> Callable[[], None]:
 
 
 class _TensorForward(torch.nn.Module):
-    """``model._forward(inputs, samples)`` as ``forward(inputs)`` for the FLOP counter."""
+    """``model(inputs, samples, mode='tensor')`` as ``forward(inputs)`` for the FLOP counter."""
 
     def __init__(self, model, samples):
         super().__init__()
@@ -202,7 +202,7 @@ class _TensorForward(torch.nn.Module):
         self.samples = samples
 
     def forward(self, inputs):
-        return self.model._forward(inputs, self.samples)
+        return self.model(inputs, self.samples, mode='tensor')
 
 
 def _baddbmm_flops(inputs, outputs) -> int:
