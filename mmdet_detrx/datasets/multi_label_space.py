@@ -167,10 +167,6 @@ class DetrxMultiLabelSpaceDataset:
         k = bisect.bisect_right(self.cumulative_sizes, idx)
         return k, idx - (self.cumulative_sizes[k - 1] if k else 0)
 
-    def label_space_at(self, idx: int) -> str:
-        """Name of the label space of item ``idx``."""
-        return self.label_spaces[self.locate(idx)[0]]
-
     def get_data_info(self, idx: int) -> dict:
         """The dataset's own annotation dict of item ``idx`` plus ``label_space``."""
         k, local = self.locate(idx)

@@ -89,7 +89,7 @@ def test_items_match_the_child_dataset(joint_val, idx):
     gidx = idx % len(joint_val)
     k, local = (0, gidx) if gidx < n_coco else (1, gidx - n_coco)
     space = ('coco128', 'bccd')[k]
-    assert joint_val.locate(idx) == (k, local) and joint_val.label_space_at(idx) == space
+    assert joint_val.locate(idx) == (k, local) and joint_val.get_data_info(idx)['label_space'] == space
     item, own = joint_val[idx], joint_val.datasets[k][local]
     sample, own_sample = item['data_samples'], own['data_samples']
     assert sample.metainfo['label_space'] == space and label_space_of(sample) == space

@@ -9,14 +9,11 @@ from mmdet.models.detectors import DeformableDETR
 from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import OptConfigType
+from ...datasets.multi_label_space import LABEL_SPACE_KEY, label_space_of
 from ..gt_checks import check_gt_instances
 from ..layers.metr_class_embeddings import load_class_embeddings, read_class_embedding_file
 from ..layers.metr_layers import category_targets, select_categories_test, select_categories_train
 
-try:  # the dataset wrapper's accessor (same contract: metainfo['label_space'])
-    from mmdet_detrx.datasets.multi_label_space import label_space_of as _label_space_of
-except ImportError:  # pragma: no cover  (wrapper not installed)
-    _label_space_of = None
 
 
 def sample_label_space(data_sample, default: Optional[str] = None) -> str:
@@ -29,15 +26,9 @@ def sample_label_space(data_sample, default: Optional[str] = None) -> str:
     Raises:
         KeyError: the sample has no ``label_space`` and there is no default.
     """
-    if default is not None and 'label_space' not in data_sample.metainfo:
+    if default is not None and LABEL_SPACE_KEY not in data_sample.metainfo:
         return default
-    if _label_space_of is not None:
-        return _label_space_of(data_sample)
-    meta = data_sample.metainfo
-    if 'label_space' not in meta:
-        raise KeyError(f"data sample (image {meta.get('img_path', '?')!r}) has no 'label_space' in its metainfo; "
-                       'METR needs it to pick the class embeddings (wrap datasets with DetrxMultiLabelSpaceDataset)')
-    return meta['label_space']
+    return label_space_of(data_sample)
 
 
 @MODELS.register_module()

@@ -99,8 +99,6 @@ class GroupHungarianAssigner(BatchedHungarianAssigner):
             if isinstance(cost, BatchedClassificationCost):
                 raise ValueError(f'{name}: a softmax over the single per-query logit is constant; use '
                                  'FocalLossCost for the binary per-query classification cost')
-            if 'masks' in cost.pred_fields():
-                raise ValueError(f'{name}: mask costs are not supported by GroupHungarianAssigner')
 
     def batch_assign(self, batch_pred_instances: InstanceList, batch_gt_instances: InstanceList,
                      batch_img_metas: List[Optional[dict]]) -> List[AssignResult]:

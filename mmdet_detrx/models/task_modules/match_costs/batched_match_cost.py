@@ -182,16 +182,18 @@ def batched_pairwise_overlaps(bboxes1: Tensor, bboxes2: Tensor, mode: str = 'iou
 class BatchedFocalLossCost(BatchedMatchCostMixin, FocalLossCost):
     """Batched :class:`mmdet.models.task_modules.FocalLossCost` (same arguments, same values up to 1 ulp).
 
-    With ``binary_input=False`` it reads ``preds['scores']`` (B, Q, C) logits and ``gts['labels']`` (B, G); with
-    ``binary_input=True`` it reads ``preds['masks']`` (B, Q, ...) logits and ``gts['masks']`` (B, G, ...) binary
-    masks of the same trailing size.
+    Reads ``preds['scores']`` (B, Q, C) logits and ``gts['labels']`` (B, G). mmdet's mask cost
+    (``binary_input=True``, Mask2Former's) is refused: no DETR-family assigner here matches masks.
     """
 
-    def pred_fields(self) -> Tuple[str, ...]:
-        return ('masks', ) if self.binary_input else ('scores', )
+    pred_keys = ('scores', )
+    gt_keys = ('labels', )
 
-    def gt_fields(self) -> Tuple[str, ...]:
-        return ('masks', ) if self.binary_input else ('labels', )
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.binary_input:
+            raise ValueError(f'{type(self).__name__}: binary_input=True (mask focal cost) is not supported; use '
+                             "mmdet's HungarianAssigner for mask matching")
 
     def _focal_terms(self, logits: Tensor, inplace: bool = False) -> Tuple[Tensor, Tensor]:
         """Elementwise focal cost of calling each logit positive and of calling it negative.
@@ -220,8 +222,6 @@ class BatchedFocalLossCost(BatchedMatchCostMixin, FocalLossCost):
 
     def batch_cost(self, preds: Dict[str, Tensor], gts: Dict[str, Tensor],
                    img_shapes: Optional[Tensor] = None) -> Tensor:
-        if self.binary_input:
-            return self._batch_mask_cost(preds['masks'], gts['masks'])
         logits, labels = preds['scores'], gts['labels']
         _check_labels(labels, logits.size(-1), type(self).__name__)
         if labels.size(1) <= logits.size(-1):
@@ -230,18 +230,6 @@ class BatchedFocalLossCost(BatchedMatchCostMixin, FocalLossCost):
         else:
             cost = _gather_gt_columns(self._pos_minus_neg(logits), labels)
         return cost.mul_(self.weight)
-
-    def _batch_mask_cost(self, pred_masks: Tensor, gt_masks: Tensor) -> Tensor:
-        """Mask focal cost, (B, Q, ...) logits vs (B, G, ...) binary masks -> (B, Q, G)."""
-        pred_masks = pred_masks.flatten(2)
-        gt_masks = gt_masks.flatten(2).float()
-        if pred_masks.size(-1) != gt_masks.size(-1):
-            raise ValueError(f'{type(self).__name__}: predicted masks have {pred_masks.size(-1)} elements, gt masks '
-                             f'{gt_masks.size(-1)}')
-        num_elems = pred_masks.size(-1)
-        pos, neg = self._focal_terms(pred_masks)
-        cost = torch.einsum('bqn,bgn->bqg', pos, gt_masks) + torch.einsum('bqn,bgn->bqg', neg, 1 - gt_masks)
-        return cost / num_elems * self.weight
 
 
 @batched_version_of(ClassificationCost)
