@@ -20,7 +20,7 @@ from mmdet_detrx.deploy.onnx_export import (DetrOnnxWrapper, UnsupportedModelErr
                                             exportable_parts, export_onnx, graph_op_types, verify_onnx)
 from mmdet_detrx.deploy.preprocess import boxes_to_original, preprocess_image
 from tests.conftest import REPO, TINY_CONFIG, assert_ok, run_cmd
-from tests.test_models.test_co_detr import co_detr_cfg
+from tests.test_models.test_co_detr.helpers import co_detr_cfg
 
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')

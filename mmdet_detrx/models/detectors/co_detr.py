@@ -245,7 +245,7 @@ class DetrxCoDETR(BaseDetector):
         return x
 
     # ------------------------------------------------------------------ base detector passes
-    def _run_base(self, img_feats: Tuple[Tensor], batch_data_samples: SampleList) -> Tuple[Dict, Dict, Dict, Dict]:
+    def run_base(self, img_feats: Tuple[Tensor], batch_data_samples: SampleList) -> Tuple[Dict, Dict, Dict, Dict]:
         """The base detector's forward_transformer, keeping the intermediate dicts.
 
         Returns:
@@ -260,9 +260,9 @@ class DetrxCoDETR(BaseDetector):
         head_inputs.update(base.forward_decoder(**decoder_inputs))
         return encoder_inputs, encoder_outputs, decoder_inputs, head_inputs
 
-    def _memory_feature_maps(self, img_feats: Tuple[Tensor], encoder_inputs: Dict,
-                             encoder_outputs: Dict) -> Tuple[Tensor, ...]:
-        """Encoder memory as feature maps (+ extra levels) for the auxiliary heads."""
+    def memory_feature_maps(self, img_feats: Tuple[Tensor], encoder_inputs: Dict,
+                            encoder_outputs: Dict) -> Tuple[Tensor, ...]:
+        """Encoder memory as feature maps (+ extra levels) for the auxiliary heads: (B, C, H_l, W_l) per level."""
         spatial_shapes = encoder_outputs.get('spatial_shapes', encoder_inputs.get('spatial_shapes'))
         if spatial_shapes is None:  # single-level DETR-style encoders
             spatial_shapes = [img_feats[-1].shape[-2:]]
@@ -289,13 +289,13 @@ class DetrxCoDETR(BaseDetector):
     def _loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> LossDict:
         """:meth:`loss` without the shared value projections."""
         img_feats = self.extract_feat(batch_inputs)
-        encoder_inputs, encoder_outputs, decoder_inputs, head_inputs = self._run_base(
+        encoder_inputs, encoder_outputs, decoder_inputs, head_inputs = self.run_base(
             img_feats, batch_data_samples)
         losses = self.query_head.bbox_head.loss(**head_inputs, batch_data_samples=batch_data_samples)
         if not self.with_aux_heads:
             return losses
-        feats = self._memory_feature_maps(img_feats, encoder_inputs, encoder_outputs)
-        aux_losses, positives = self._aux_heads_loss(feats, batch_data_samples)
+        feats = self.memory_feature_maps(img_feats, encoder_inputs, encoder_outputs)
+        aux_losses, positives = self.aux_heads_loss(feats, batch_data_samples)
         losses.update(aux_losses)
         if self.with_pos_queries:
             batch_img_metas = [s.metainfo for s in batch_data_samples]
@@ -316,9 +316,10 @@ class DetrxCoDETR(BaseDetector):
                 proposals = head.predict_by_feat(*outs, batch_img_metas=batch_img_metas, cfg=proposal_cfg)
         return losses, proposals
 
-    def _aux_heads_loss(self, feats: Tuple[Tensor],
-                        batch_data_samples: SampleList) -> Tuple[LossDict, List[List[InstanceData]]]:
-        """Losses of the auxiliary heads and, per positive-producing head, its per-image positives."""
+    def aux_heads_loss(self, feats: Tuple[Tensor],
+                       batch_data_samples: SampleList) -> Tuple[LossDict, List[List[InstanceData]]]:
+        """Losses of the auxiliary heads and, per positive-producing head, its per-image positives (the boxes
+        that become positive query groups: ``bboxes`` (P, 4) and their assigned ``labels`` / gt targets)."""
         batch_gt_instances, batch_gt_instances_ignore, batch_img_metas = unpack_gt_instances(batch_data_samples)
         losses, positives = dict(), []
         weight = self.aux_head_loss_weight
@@ -403,7 +404,7 @@ class DetrxCoDETR(BaseDetector):
         else:
             encoder_inputs, _ = base.pre_transformer(img_feats, batch_data_samples)
             encoder_outputs = base.forward_encoder(**encoder_inputs)
-            feats = self._memory_feature_maps(img_feats, encoder_inputs, encoder_outputs)
+            feats = self.memory_feature_maps(img_feats, encoder_inputs, encoder_outputs)
             if eval_module == 'one-stage':
                 assert len(self.bbox_head) > eval_index, 'one-stage evaluation needs a dense auxiliary head'
                 results = self.bbox_head[eval_index].predict(feats, batch_data_samples, rescale=rescale)
