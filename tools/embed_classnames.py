@@ -109,7 +109,7 @@ def load_encoder(model: str, device: str) -> Tuple[object, str]:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from mmdet_detrx.models.layers.metr_class_embeddings import save_class_embeddings
+    from mmdet_detrx.utils.class_embeddings import save_class_embeddings
 
     if args.template.count('{}') != 1:
         raise SystemExit(f'--template must contain exactly one "{{}}", got {args.template!r}')

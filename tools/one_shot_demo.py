@@ -3,7 +3,7 @@
     python tools/one_shot_demo.py CONFIG CHECKPOINT --query patch.jpg --image target.jpg --out found.png \
         [--score-thr 0.3] [--max-boxes 20] [--device cpu]
 
-CONFIG is a one-shot config (its ``test_dataloader.dataset`` is a ``DetrxOneShotEpisodeDataset``, e.g.
+CONFIG is a one-shot config (its ``test_dataloader.dataset`` is a ``OneShotEpisodeDataset``, e.g.
 configs/up_detr/one-shot_up-conditional-detr_r18_1xb2-12e_coco128.py); the query image is used whole as the
 query patch (crop it beforehand), resized and normalised as the config's episodes. Writes a PNG of the target
 image with the found boxes (and their scores) and the query patch as an inset in the top-left corner; prints
@@ -57,8 +57,8 @@ def read_image(path: str, what: str) -> np.ndarray:
 def episode_settings(cfg: Config) -> Tuple[list, int, list]:
     """(target pipeline without annotation loading, patch size, patch pipeline) of a one-shot config."""
     dataset = cfg.get('test_dataloader', {}) and cfg.test_dataloader.get('dataset')
-    if not dataset or dataset.get('type') != 'DetrxOneShotEpisodeDataset':
-        raise ValueError(f'{cfg.filename}: test_dataloader.dataset must be a DetrxOneShotEpisodeDataset (a one-shot '
+    if not dataset or dataset.get('type') != 'OneShotEpisodeDataset':
+        raise ValueError(f'{cfg.filename}: test_dataloader.dataset must be a OneShotEpisodeDataset (a one-shot '
                          f'config), got {dataset.get("type") if dataset else None!r}')
     pipeline = [t for t in dataset.dataset.pipeline if t['type'] not in ('LoadAnnotations', 'mmdet.LoadAnnotations')]
     return (pipeline, dataset.get('patch_size', 128),

@@ -44,10 +44,10 @@ model = dict(
         norm_cfg=None,
         num_outs=1),
     encoder=dict(
-        type='ModularDetrEncoder',
+        type='ModularDETREncoder',
         num_layers=6,
         layer_cfg=dict(
-            type='ModularDetrEncoderLayer',
+            type='ModularDETREncoderLayer',
             self_attn_cfg=dict(type='MultiheadAttention', embed_dims=embed_dims, num_heads=8, dropout=0.1,
                                batch_first=True),
             ffn_cfg=dict(type='FastDropoutFFN', embed_dims=embed_dims, feedforward_channels=2048, num_fcs=2,

@@ -1,7 +1,7 @@
 # DETR, ResNet-50, 50 epochs on COCO, on exactly the settings of
 # ../conditional_detr/conditional-detr_r50_8xb2-50e_coco.py (backbone, neck, encoder, positional encoding,
 # data pipeline, optimizer, 50-epoch schedule, runtime), so the two are directly comparable (paper Table 1,
-# "DETR-R50, 50 epochs"). Only what defines DETR differs: the plain decoder (ModularDetrDecoder with mmcv
+# "DETR-R50, 50 epochs"). Only what defines DETR differs: the plain decoder (ModularDETRDecoder with mmcv
 # MultiheadAttention), 100 queries, softmax classification with no-object weight 0.1 and its matching cost.
 _base_ = '../conditional_detr/conditional-detr_r50_8xb2-50e_coco.py'
 
@@ -11,11 +11,11 @@ model = dict(
     num_queries=100,
     decoder=dict(
         _delete_=True,
-        type='ModularDetrDecoder',
+        type='ModularDETRDecoder',
         num_layers=6,
         return_intermediate=True,
         layer_cfg=dict(
-            type='ModularDetrDecoderLayer',
+            type='ModularDETRDecoderLayer',
             self_attn_cfg=dict(type='MultiheadAttention', embed_dims=embed_dims, num_heads=8, dropout=0.1,
                                batch_first=True),
             cross_attn_cfg=dict(type='MultiheadAttention', embed_dims=embed_dims, num_heads=8, dropout=0.1,

@@ -85,17 +85,17 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
-    dataset=dict(type='DetrxMultiLabelSpaceDataset', label_spaces=['coco', 'o365'], datasets=[coco_train, o365_train]))
+    dataset=dict(type='MultiLabelSpaceDataset', label_spaces=['coco', 'o365'], datasets=[coco_train, o365_train]))
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='DetrxMultiLabelSpaceDataset', label_spaces=['coco', 'o365'], datasets=[coco_val, o365_val]))
+    dataset=dict(type='MultiLabelSpaceDataset', label_spaces=['coco', 'o365'], datasets=[coco_val, o365_val]))
 test_dataloader = val_dataloader
 val_evaluator = dict(
-    type='DetrxMultiLabelSpaceMetric',
+    type='MultiLabelSpaceMetric',
     metrics=dict(
         coco=dict(type='CocoMetric', ann_file=coco_root + 'annotations/instances_val2017.json', metric='bbox'),
         o365=dict(type='CocoMetric', ann_file=o365_root + 'annotations/zhiyuan_objv2_val.json', metric='bbox')))

@@ -1,6 +1,6 @@
 # One-shot detection (UP-DETR paper, section 4.3; the authors released no code for it) with the small
 # Conditional DETR (R18, 128-d, 2+2 layers, 100 queries) on the vendored coco128, from its UP-DETR pre-training.
-# Episodes (DetrxOneShotEpisodeDataset): a target image + ONE 64x64 query patch of a class present in it, cropped
+# Episodes (OneShotEpisodeDataset): a target image + ONE 64x64 query patch of a class present in it, cropped
 # from another image; gt = all boxes of that class in the target, label 0. The model is UPCondDETR with one query
 # patch (all 100 queries in one group), no feature reconstruction (the gt boxes are not the patch's own box).
 # Train on the 76 seen classes, validate / test on the 4 unseen classes below (one_shot/AP50 = mean of their
@@ -47,19 +47,19 @@ train_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='DetrxPackOneShotInputs'),
+    dict(type='PackOneShotInputs'),
 ]
 test_pipeline = [
     dict(type='DetrxLoadImageFromFile'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='DetrxPackOneShotInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(type='PackOneShotInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
 data_root = '{{ fileDirname }}/../../data/coco128/'
 coco128 = dict(type='DetrxCocoDataset', data_root=data_root, ann_file='annotations/instances_train2017.json',
                data_prefix=dict(img='train2017/'), filter_cfg=dict(filter_empty_gt=True, min_size=1),
                backend_args=None)
-episode_cfg = dict(type='DetrxOneShotEpisodeDataset', unseen_classes=unseen_classes, patch_size=patch_size,
+episode_cfg = dict(type='OneShotEpisodeDataset', unseen_classes=unseen_classes, patch_size=patch_size,
                    patch_pipeline=patch_pipeline, min_query_size=min_query_size)
 train_dataloader = dict(
     dataset=dict(_delete_=True, classes='seen', **episode_cfg, dataset=dict(**coco128, pipeline=train_pipeline)))
@@ -68,5 +68,5 @@ val_dataloader = dict(
                  dataset=dict(coco128, ann_file='annotations/instances_val2017.json', test_mode=True,
                               filter_cfg=None, pipeline=test_pipeline)))
 test_dataloader = val_dataloader
-val_evaluator = dict(_delete_=True, type='DetrxOneShotMetric', iou_thr=0.5, eval_mode='area')
+val_evaluator = dict(_delete_=True, type='OneShotMetric', iou_thr=0.5, eval_mode='area')
 test_evaluator = val_evaluator

@@ -25,17 +25,17 @@ train_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomChoiceResize', scales=[(s, 1333) for s in range(480, 801, 32)], keep_ratio=True),
-    dict(type='DetrxPackOneShotInputs'),
+    dict(type='PackOneShotInputs'),
 ]
 test_pipeline = [
     dict(type='DetrxLoadImageFromFile'),
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='DetrxPackOneShotInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(type='PackOneShotInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
 data_root = 'data/VOCdevkit/'
 voc = dict(type='VOCDataset', data_root=data_root, backend_args=None)
-episodes = dict(type='DetrxOneShotEpisodeDataset', split='voc', patch_size=patch_size,
+episodes = dict(type='OneShotEpisodeDataset', split='voc', patch_size=patch_size,
                 patch_pipeline=patch_pipeline, min_query_size=16)
 train_dataloader = dict(
     batch_size=2,
@@ -69,7 +69,7 @@ val_dataloader = dict(
         dataset=dict(**voc, ann_file='VOC2007/ImageSets/Main/test.txt', data_prefix=dict(sub_data_root='VOC2007/'),
                      test_mode=True, pipeline=test_pipeline)))
 test_dataloader = val_dataloader
-val_evaluator = dict(_delete_=True, type='DetrxOneShotMetric', iou_thr=0.5, eval_mode='11points')
+val_evaluator = dict(_delete_=True, type='OneShotMetric', iou_thr=0.5, eval_mode='11points')
 test_evaluator = val_evaluator
 
 # fine-tuning schedule (the VOC transfer one): no frozen backbone, backbone lr 0.5x

@@ -49,11 +49,11 @@ model = dict(
         norm_cfg=None,
         num_outs=1),
     encoder=dict(
-        type='ModularDetrEncoder', num_layers=6,
-        layer_cfg=dict(type='ModularDetrEncoderLayer', self_attn_cfg=attn_cfg, ffn_cfg=ffn_cfg)),
+        type='ModularDETREncoder', num_layers=6,
+        layer_cfg=dict(type='ModularDETREncoderLayer', self_attn_cfg=attn_cfg, ffn_cfg=ffn_cfg)),
     decoder=dict(
-        type='ModularDetrDecoder', num_layers=6, return_intermediate=True,
-        layer_cfg=dict(type='ModularDetrDecoderLayer', self_attn_cfg=attn_cfg, cross_attn_cfg=attn_cfg,
+        type='ModularDETRDecoder', num_layers=6, return_intermediate=True,
+        layer_cfg=dict(type='ModularDETRDecoderLayer', self_attn_cfg=attn_cfg, cross_attn_cfg=attn_cfg,
                        ffn_cfg=ffn_cfg)),
     positional_encoding=dict(type='SinePositionalEncoding', num_feats=embed_dims // 2, normalize=True),
     # the pooled backbone feature of every query patch, projected to embed_dims, is added to its group's queries

@@ -22,7 +22,7 @@ def label_space_of(data_sample: Any) -> str:
     """The name of the label space a data sample belongs to.
 
     Args:
-        data_sample (DetDataSample | dict): a packed sample of :class:`DetrxMultiLabelSpaceDataset` (its
+        data_sample (DetDataSample | dict): a packed sample of :class:`MultiLabelSpaceDataset` (its
             metainfo holds ``label_space``) or such a sample converted with ``to_dict()``.
 
     Returns:
@@ -35,7 +35,7 @@ def label_space_of(data_sample: Any) -> str:
     if LABEL_SPACE_KEY not in meta:
         img = meta.get('img_path', meta.get('img_id', '?'))
         raise KeyError(f"data sample (image {img!r}) has no '{LABEL_SPACE_KEY}' in its metainfo: wrap the "
-                       f'dataset in DetrxMultiLabelSpaceDataset so that each sample is tagged with its label space')
+                       f'dataset in MultiLabelSpaceDataset so that each sample is tagged with its label space')
     return meta[LABEL_SPACE_KEY]
 
 
@@ -53,7 +53,7 @@ def _naming_errors(what: str) -> Iterator[None]:
 
 
 @DATASETS.register_module()
-class DetrxMultiLabelSpaceDataset:
+class MultiLabelSpaceDataset:
     """Concatenation of detection datasets that keeps one label space per dataset.
 
     Item ``idx`` is the item of dataset ``k`` at local index ``idx - offset[k]``, produced by that dataset's own
@@ -62,7 +62,7 @@ class DetrxMultiLabelSpaceDataset:
     spaces (e.g. a shared ``'person'``): the spaces are not merged.
 
     ``metainfo`` holds ``label_spaces`` (name -> tuple of classes), ``dataset_metas`` (name -> metainfo of
-    the dataset, read by :class:`DetrxMultiLabelSpaceMetric`) and ``classes``, the ``'name:class'`` strings of
+    the dataset, read by :class:`MultiLabelSpaceMetric`) and ``classes``, the ``'name:class'`` strings of
     all spaces in order. ``classes`` is for display only: labels are local, so e.g. a visualizer indexing it
     with a label names the class correctly only for the first label space.
 
@@ -150,7 +150,7 @@ class DetrxMultiLabelSpaceDataset:
 
     def _ensure_init(self) -> None:
         if not self._fully_initialized:
-            print_log('DetrxMultiLabelSpaceDataset: call full_init() first to load the annotations up front',
+            print_log('MultiLabelSpaceDataset: call full_init() first to load the annotations up front',
                       logger='current', level=logging.WARNING)
             self.full_init()
 
@@ -162,7 +162,7 @@ class DetrxMultiLabelSpaceDataset:
         """Maps a global index to ``(dataset index, local index)``; negative indices count from the end."""
         n = len(self)
         if not -n <= idx < n:
-            raise IndexError(f'index {idx} out of range for DetrxMultiLabelSpaceDataset of length {n}')
+            raise IndexError(f'index {idx} out of range for MultiLabelSpaceDataset of length {n}')
         idx = idx % n
         k = bisect.bisect_right(self.cumulative_sizes, idx)
         return k, idx - (self.cumulative_sizes[k - 1] if k else 0)
@@ -188,4 +188,4 @@ class DetrxMultiLabelSpaceDataset:
     def __repr__(self) -> str:
         parts = ', '.join(f'{n}: {type(d).__name__}' for n, d in zip(self.label_spaces, self.datasets))
         size = len(self) if self._fully_initialized else 'not loaded'
-        return f'DetrxMultiLabelSpaceDataset({parts}; {size} items)'
+        return f'MultiLabelSpaceDataset({parts}; {size} items)'

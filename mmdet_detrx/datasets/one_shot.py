@@ -12,16 +12,14 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
-import torch
 from mmengine import fileio
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
-from mmdet.datasets.transforms import PackDetInputs
-from mmdet.registry import DATASETS, TRANSFORMS
+from mmdet.registry import DATASETS
 from mmdet.structures import DetDataSample
 from mmdet.utils import ConfigType
-from .transforms.query_patches import QUERY_PATCHES_KEY, PackQueryPatchInputs, RandomQueryPatches
+from .transforms.query_patches import EPISODE_META_KEYS, QUERY_PATCHES_KEY, RandomQueryPatches
 
 VOC_UNSEEN_CLASSES = ('cow', 'sheep', 'cat', 'aeroplane')
 """The unseen classes of the one-shot VOC split of the paper (following CoAE); the other 16 are seen."""
@@ -32,7 +30,6 @@ DEFAULT_PATCH_PIPELINE = (
     # the statistics of the data preprocessor: the patch goes through the same backbone as the image
     dict(type='Normalize', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True), )
 
-EPISODE_META_KEYS = ('episode_id', 'episode_class', 'episode_class_id', 'query_img_path', 'query_bbox')
 """Keys the dataset adds to the metainfo of every packed ``DetDataSample``."""
 
 
@@ -49,36 +46,8 @@ def check_class_names(names: Sequence[str], known: Sequence[str], what: str = 'u
         raise ValueError(f'{what}: unknown class name(s) {"; ".join(problems)}; the dataset classes are {listing}')
 
 
-@TRANSFORMS.register_module()
-class DetrxPackOneShotInputs(PackQueryPatchInputs):
-    """:class:`PackQueryPatchInputs` for one-shot episodes: one query patch for any number of gt boxes.
-
-    The patches become the ``query_patches`` field ((P, C, S, S) float32) of the ``DetDataSample`` exactly as
-    in pre-training; unlike pre-training, gt box ``j`` is not the box of patch ``j`` (an episode has one query
-    and all boxes of its class as gt), so the box / patch count check is not done. The episode keys
-    (``EPISODE_META_KEYS``) are added to ``meta_keys``.
-
-    Args:
-        meta_keys (tuple[str]): as ``PackDetInputs``; the episode keys are appended.
-    """
-
-    def __init__(self, meta_keys: Sequence[str] = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
-                                                   'flip', 'flip_direction')) -> None:
-        super().__init__(meta_keys=tuple(meta_keys) + tuple(k for k in EPISODE_META_KEYS if k not in meta_keys))
-
-    def transform(self, results: dict) -> dict:
-        if QUERY_PATCHES_KEY not in results:
-            raise KeyError(f'{type(self).__name__}: no {QUERY_PATCHES_KEY!r} in the results of '
-                           f'{results.get("img_path", "")!r}; use it with DetrxOneShotEpisodeDataset')
-        patches = results[QUERY_PATCHES_KEY]
-        packed = PackDetInputs.transform(self, results)
-        packed['data_samples'].set_field(
-            torch.from_numpy(np.ascontiguousarray(patches.transpose(0, 3, 1, 2))), QUERY_PATCHES_KEY)
-        return packed
-
-
 @DATASETS.register_module()
-class DetrxOneShotEpisodeDataset:
+class OneShotEpisodeDataset:
     """Turns a detection dataset into one-shot detection episodes.
 
     Episodes enumerate the (image, class) pairs of the wrapped dataset: one per image and active class that has
@@ -96,7 +65,7 @@ class DetrxOneShotEpisodeDataset:
 
     The patch is stored in the results under ``query_patches`` ((1, S, S, C) float32), the format of
     :class:`~mmdet_detrx.datasets.transforms.RandomQueryPatches`; end the pipeline with
-    :class:`DetrxPackOneShotInputs` (``PackQueryPatchInputs`` without its one-box-per-patch check), which puts it
+    :class:`PackOneShotInputs` (``PackQueryPatchInputs`` without its one-box-per-patch check), which puts it
     on the ``DetDataSample`` as ``query_patches`` (1, C, S, S) for ``UPCondDETR`` / ``UPDETR`` with
     ``num_patches=1``. A ``ConcatDataset`` (VOC07+12) is wrapped as is: each image uses its part's pipeline. The
     packed ``DetDataSample`` metainfo gets ``episode_id``, ``episode_class``
@@ -322,5 +291,4 @@ class DetrxOneShotEpisodeDataset:
                 f'dataset={type(self.dataset).__name__})')
 
 
-__all__ = ['DetrxOneShotEpisodeDataset', 'DetrxPackOneShotInputs', 'VOC_UNSEEN_CLASSES', 'EPISODE_META_KEYS',
-           'check_class_names']
+__all__ = ['OneShotEpisodeDataset', 'VOC_UNSEEN_CLASSES', 'check_class_names']

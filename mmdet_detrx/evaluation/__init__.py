@@ -1,5 +1,5 @@
 """Metrics registered into mmdet's ``METRICS``."""
-from .multi_label_space_metric import DetrxMultiLabelSpaceMetric
-from .one_shot_metric import DetrxOneShotMetric
+from .multi_label_space_metric import MultiLabelSpaceMetric
+from .one_shot_metric import OneShotMetric
 
-__all__ = ['DetrxMultiLabelSpaceMetric', 'DetrxOneShotMetric']
+__all__ = ['MultiLabelSpaceMetric', 'OneShotMetric']

@@ -1,4 +1,4 @@
-"""Evaluation of a :class:`DetrxMultiLabelSpaceDataset`: one metric per label space, in its own label space."""
+"""Evaluation of a :class:`MultiLabelSpaceDataset`: one metric per label space, in its own label space."""
 import copy
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -9,10 +9,10 @@ from ..datasets.multi_label_space import label_space_of
 
 
 @METRICS.register_module()
-class DetrxMultiLabelSpaceMetric(BaseMetric):
+class MultiLabelSpaceMetric(BaseMetric):
     """Routes each sample to the metric of its label space and reports every metric under the space's name.
 
-    Samples come from :class:`DetrxMultiLabelSpaceDataset`: each carries ``label_space`` in its metainfo and
+    Samples come from :class:`MultiLabelSpaceDataset`: each carries ``label_space`` in its metainfo and
     its predictions and gt use the local class ids of that space. Each child metric sees only its space's
     samples and, as ``dataset_meta``, its own dataset's metainfo (taken from the wrapper's ``dataset_metas``).
 
@@ -57,7 +57,7 @@ class DetrxMultiLabelSpaceMetric(BaseMetric):
         self._dataset_meta = dataset_meta
         metas = (dataset_meta or {}).get('dataset_metas')
         if metas is None:
-            raise ValueError("DetrxMultiLabelSpaceMetric needs the metainfo of a DetrxMultiLabelSpaceDataset "
+            raise ValueError("MultiLabelSpaceMetric needs the metainfo of a MultiLabelSpaceDataset "
                              "('dataset_metas' per label space); got keys "
                              f'{sorted((dataset_meta or {}).keys())}: wrap the evaluation datasets in it')
         no_metric = [n for n in metas if n not in self.metrics]
@@ -107,11 +107,11 @@ class DetrxMultiLabelSpaceMetric(BaseMetric):
         return out
 
 
-@EVALUATOR.register_module(name='DetrxMultiLabelSpaceMetric')
+@EVALUATOR.register_module(name='MultiLabelSpaceMetric')
 def build_multi_label_space_evaluator(**kwargs) -> Evaluator:
-    """``val_evaluator=dict(type='DetrxMultiLabelSpaceMetric', metrics=...)`` as mmengine's Runner builds it.
+    """``val_evaluator=dict(type='MultiLabelSpaceMetric', metrics=...)`` as mmengine's Runner builds it.
 
     The Runner builds an evaluator config that has a ``metrics`` key from the ``EVALUATOR`` registry (as an
     ``Evaluator`` config); this entry turns it into an ``Evaluator`` holding the metric.
     """
-    return Evaluator(DetrxMultiLabelSpaceMetric(**kwargs))
+    return Evaluator(MultiLabelSpaceMetric(**kwargs))

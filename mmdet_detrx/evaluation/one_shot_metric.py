@@ -15,10 +15,10 @@ def _numpy(value) -> np.ndarray:
 
 
 @METRICS.register_module()
-class DetrxOneShotMetric(BaseMetric):
+class OneShotMetric(BaseMetric):
     """VOC-style AP at one IoU threshold of one-shot detection, per episode class and their mean.
 
-    Every data sample is an episode of :class:`~mmdet_detrx.datasets.DetrxOneShotEpisodeDataset` (metainfo
+    Every data sample is an episode of :class:`~mmdet_detrx.datasets.OneShotEpisodeDataset` (metainfo
     ``episode_class``): its ground truth is the boxes of the query's class in the target (``gt_instances``,
     ``ignored_instances`` if any) and its predictions (``pred_instances``) are scored boxes of "the query's
     class" (every label counts). The episodes of one class form one detection problem whose AP
@@ -66,7 +66,7 @@ class DetrxOneShotMetric(BaseMetric):
         for sample in data_samples:
             if 'episode_class' not in sample:
                 raise KeyError(f'{type(self).__name__}: data sample of {sample.get("img_path", "?")!r} has no '
-                               f'episode_class: evaluate a DetrxOneShotEpisodeDataset')
+                               f'episode_class: evaluate a OneShotEpisodeDataset')
             if 'gt_instances' not in sample:
                 raise KeyError(f'{type(self).__name__}: data sample of {sample.get("img_path", "?")!r} has no '
                                f'gt_instances: put LoadAnnotations in the test pipeline')
@@ -119,4 +119,4 @@ class DetrxOneShotMetric(BaseMetric):
         return metrics
 
 
-__all__ = ['DetrxOneShotMetric']
+__all__ = ['OneShotMetric']

@@ -1,4 +1,4 @@
-"""DetrxMultiLabelSpaceDataset / DetrxMultiLabelSpaceMetric on the vendored coco128 and BCCD data."""
+"""MultiLabelSpaceDataset / MultiLabelSpaceMetric on the vendored coco128 and BCCD data."""
 import os.path as osp
 import pickle
 
@@ -13,7 +13,7 @@ from mmdet.registry import DATASETS, METRICS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.utils import register_all_modules
-from mmdet_detrx.datasets import DetrxMultiLabelSpaceDataset, label_space_of
+from mmdet_detrx.datasets import MultiLabelSpaceDataset, label_space_of
 from tests.conftest import REPO
 
 register_all_modules(init_default_scope=True)
@@ -54,7 +54,7 @@ def test_configs_build_with_expected_sizes_and_label_spaces():
         cfg = _cfg(name)
         for split, sizes in splits.items():
             ds = DATASETS.build(cfg[f'{split}_dataloader'].dataset)
-            assert isinstance(ds, DetrxMultiLabelSpaceDataset)
+            assert isinstance(ds, MultiLabelSpaceDataset)
             assert [len(d) for d in ds.datasets] == list(sizes)
             assert len(ds) == sum(sizes), (name, split)
             assert ds.label_spaces == cfg.metr_label_spaces
@@ -116,12 +116,12 @@ def test_bccd_labels_are_local(joint_val):
 def test_index_out_of_range(joint_val):
     with pytest.raises(IndexError, match='215'):
         joint_val[len(joint_val)]
-    with pytest.raises(IndexError, match=f'index {-len(joint_val) - 1} out of range for DetrxMultiLabelSpaceDataset'):
+    with pytest.raises(IndexError, match=f'index {-len(joint_val) - 1} out of range for MultiLabelSpaceDataset'):
         joint_val.get_data_info(-len(joint_val) - 1)
 
 
 def test_lazy_init():
-    ds = DetrxMultiLabelSpaceDataset([_bccd(), _bccd(ann_file='ImageSets/Main/test.txt')], ['val', 'test'],
+    ds = MultiLabelSpaceDataset([_bccd(), _bccd(ann_file='ImageSets/Main/test.txt')], ['val', 'test'],
                                      lazy_init=True)
     assert not ds._fully_initialized and ds.metainfo['label_spaces']['test'] == BCCD_CLASSES
     assert len(ds) == 87 + 72 and ds._fully_initialized
@@ -130,7 +130,7 @@ def test_lazy_init():
 
 
 def test_same_class_names_in_two_label_spaces_are_allowed():
-    ds = DetrxMultiLabelSpaceDataset([_bccd(), _bccd()], ['bccd_a', 'bccd_b'])
+    ds = MultiLabelSpaceDataset([_bccd(), _bccd()], ['bccd_a', 'bccd_b'])
     assert ds.metainfo['label_spaces'] == dict(bccd_a=BCCD_CLASSES, bccd_b=BCCD_CLASSES)
     assert ds[87]['data_samples'].metainfo['label_space'] == 'bccd_b'
 
@@ -180,7 +180,7 @@ def test_visualizer_draws_with_wrapper_metainfo(joint_val):
 ])
 def test_bad_arguments(datasets, names, match):
     with pytest.raises((ValueError, TypeError), match=match):
-        DetrxMultiLabelSpaceDataset(datasets, names, lazy_init=True)
+        MultiLabelSpaceDataset(datasets, names, lazy_init=True)
 
 
 def test_empty_dataset_is_named():
@@ -188,7 +188,7 @@ def test_empty_dataset_is_named():
                                                                                      min_size=100000))
     with pytest.raises(ValueError, match=r"(?s)instances_train2017.json': no training image left after filter_cfg=.*"
                                          r"\(while loading dataset DetrxCocoDataset of label space 'coco128'\)"):
-        DetrxMultiLabelSpaceDataset([_bccd(), coco], ['bccd', 'coco128'])
+        MultiLabelSpaceDataset([_bccd(), coco], ['bccd', 'coco128'])
 
 
 def test_label_space_of_without_tag():
@@ -264,27 +264,27 @@ def test_metric_equals_child_metric_on_its_own_dataset(joint_cfg, joint_val, eva
 
 def test_runner_builds_the_evaluator(joint_cfg):
     """The Runner reads an evaluator config with a `metrics` key as an Evaluator config: it still works."""
-    from mmdet_detrx.evaluation import DetrxMultiLabelSpaceMetric
+    from mmdet_detrx.evaluation import MultiLabelSpaceMetric
     from mmdet.registry import EVALUATOR
     cfg = joint_cfg.val_evaluator.copy()
     assert 'metrics' in cfg  # Runner.build_evaluator then calls EVALUATOR.build(cfg)
     evaluator = EVALUATOR.build(cfg)
     assert isinstance(evaluator, Evaluator) and len(evaluator.metrics) == 1
     metric = evaluator.metrics[0]
-    assert isinstance(metric, DetrxMultiLabelSpaceMetric)
+    assert isinstance(metric, MultiLabelSpaceMetric)
     assert type(metric.metrics['coco128']).__name__ == 'CocoMetric'
     assert type(metric.metrics['bccd']).__name__ == 'VOCMetric'
 
 
 def test_metric_errors(joint_cfg, joint_val):
     voc = joint_cfg.val_evaluator.metrics['bccd']
-    only_bccd = dict(type='DetrxMultiLabelSpaceMetric', metrics=dict(bccd=voc))
+    only_bccd = dict(type='MultiLabelSpaceMetric', metrics=dict(bccd=voc))
     metric = METRICS.build(only_bccd)
     with pytest.raises(ValueError, match=r"label space\(s\) \['coco128'\] of the dataset have no metric"):
         metric.dataset_meta = joint_val.metainfo
     with pytest.raises(ValueError, match='dataset_metas'):
         metric.dataset_meta = joint_val.datasets[1].metainfo
-    metric.dataset_meta = DetrxMultiLabelSpaceDataset([_bccd()], ['bccd']).metainfo
+    metric.dataset_meta = MultiLabelSpaceDataset([_bccd()], ['bccd']).metainfo
     sample = _prediction(joint_val[0]['data_samples'], 'perfect').to_dict()  # a coco128 sample
     with pytest.raises(KeyError, match=r"label space 'coco128' but metrics are given only for \['bccd'\]"):
         metric.process(None, [sample])
@@ -292,7 +292,7 @@ def test_metric_errors(joint_cfg, joint_val):
     with pytest.raises(KeyError, match='label_space'):
         metric.process(None, [sample])
     with pytest.raises(ValueError, match='non-empty dict'):
-        METRICS.build(dict(type='DetrxMultiLabelSpaceMetric', metrics=dict()))
+        METRICS.build(dict(type='MultiLabelSpaceMetric', metrics=dict()))
 
 
 # ----------------------------------------------------------------------------------------------- 2 processes
@@ -311,9 +311,9 @@ def _gt_sample(ds, i):
 
 
 def _two_bccd_spaces():
-    ds = DetrxMultiLabelSpaceDataset([_bccd(), _bccd(ann_file='ImageSets/Main/test.txt')], ['val', 'test'])
+    ds = MultiLabelSpaceDataset([_bccd(), _bccd(ann_file='ImageSets/Main/test.txt')], ['val', 'test'])
     voc = _cfg('metr_bccd_parts.py').bccd_metric
-    return ds, dict(type='DetrxMultiLabelSpaceMetric', metrics=dict(val=voc, test=voc))
+    return ds, dict(type='MultiLabelSpaceMetric', metrics=dict(val=voc, test=voc))
 
 
 def _dist_worker(rank, world, port, out_file):

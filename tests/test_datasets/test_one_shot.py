@@ -1,5 +1,5 @@
-"""One-shot detection: DetrxOneShotEpisodeDataset on the vendored coco128 / BCCD, DetrxPackOneShotInputs,
-DetrxOneShotMetric (against a brute-force AP) and a tiny UPCondDETR trained and run on episodes."""
+"""One-shot detection: OneShotEpisodeDataset on the vendored coco128 / BCCD, PackOneShotInputs,
+OneShotMetric (against a brute-force AP) and a tiny UPCondDETR trained and run on episodes."""
 import copy
 import os.path as osp
 from collections import defaultdict
@@ -14,7 +14,7 @@ from mmengine.dataset import pseudo_collate
 import mmdet_detrx  # noqa: F401
 from mmdet.registry import DATASETS, METRICS, MODELS
 from mmdet.utils import register_all_modules
-from mmdet_detrx.datasets.one_shot import DetrxOneShotEpisodeDataset
+from mmdet_detrx.datasets.one_shot import OneShotEpisodeDataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 COCO128 = osp.join(REPO, 'data', 'coco128')
@@ -25,7 +25,7 @@ VOC_CONFIG = osp.join(REPO, 'configs', 'up_detr', 'one-shot_up-detr_r50_8xb2-150
 UNSEEN = ['dog', 'teddy bear', 'airplane', 'bus']
 MEAN, STD = np.array([123.675, 116.28, 103.53]), np.array([58.395, 57.12, 57.375])
 RAW_PIPELINE = [dict(type='DetrxLoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
-                dict(type='DetrxPackOneShotInputs')]  # no resize: gt boxes in annotation pixels
+                dict(type='PackOneShotInputs')]  # no resize: gt boxes in annotation pixels
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -45,7 +45,7 @@ def bccd(split='train', pipeline=RAW_PIPELINE, **kwargs):
 
 def episodes(dataset, **kwargs):
     kwargs.setdefault('patch_size', 32)
-    return DATASETS.build(dict(type='DetrxOneShotEpisodeDataset', dataset=dataset, **kwargs))
+    return DATASETS.build(dict(type='OneShotEpisodeDataset', dataset=dataset, **kwargs))
 
 
 def raw_boxes(inner, img_idx):
@@ -220,15 +220,15 @@ def test_split_errors():
         episodes(coco128(), classes='seen', split='voc', unseen_classes=['dog'])
     with pytest.raises(ValueError, match="classes must be 'seen', 'unseen' or 'all'"):
         episodes(coco128(), classes='novel', unseen_classes=['dog'])
-    voc = DetrxOneShotEpisodeDataset(dataset=dict(type='VOCDataset', data_root='nowhere', ann_file='x.txt',
+    voc = OneShotEpisodeDataset(dataset=dict(type='VOCDataset', data_root='nowhere', ann_file='x.txt',
                                                   lazy_init=True), classes='seen', split='voc', lazy_init=True)
     assert voc.unseen_names == ('cow', 'sheep', 'cat', 'aeroplane')
 
 
 def test_pipeline_without_patch_packer_is_a_clear_error():
     from mmdet.registry import TRANSFORMS
-    packer = TRANSFORMS.build(dict(type='DetrxPackOneShotInputs'))
-    with pytest.raises(KeyError, match="no 'query_patches'.*DetrxOneShotEpisodeDataset"):
+    packer = TRANSFORMS.build(dict(type='PackOneShotInputs'))
+    with pytest.raises(KeyError, match="no 'query_patches'.*OneShotEpisodeDataset"):
         packer(dict(img=np.zeros((4, 4, 3), np.uint8), img_path='a.jpg'))
     assert 'episode_class' in packer.meta_keys and 'flip' in packer.meta_keys
 
@@ -276,7 +276,7 @@ def metric_sample(cls, gt, boxes, scores):
 
 
 def evaluate(samples, **kwargs):
-    metric = METRICS.build(dict(type='DetrxOneShotMetric', **kwargs))
+    metric = METRICS.build(dict(type='OneShotMetric', **kwargs))
     metric.process({}, samples)
     return metric.compute_metrics(metric.results)
 
@@ -329,7 +329,7 @@ def test_metric_errors():
     with pytest.raises(ValueError, match=r"no episode of class\(es\) \['dog'\]"):
         evaluate([metric_sample('cat', [[0, 0, 5, 5]], [[0, 0, 5, 5]], [1.0])], classes=['dog'])
     with pytest.raises(ValueError, match='iou_thr'):
-        METRICS.build(dict(type='DetrxOneShotMetric', iou_thr=1.5))
+        METRICS.build(dict(type='OneShotMetric', iou_thr=1.5))
 
 
 # -------------------------------------------------------------------------------------------------------- model
@@ -355,7 +355,7 @@ def test_shipped_configs():
     assert cfg.load_from.endswith('up-conditional-detr_r18_1xb4-20e_pretrain-coco128-bccd/epoch_20.pth')
     assert cfg.train_dataloader.dataset.classes == 'seen' and cfg.test_dataloader.dataset.classes == 'unseen'
     assert cfg.train_dataloader.dataset.unseen_classes == UNSEEN
-    assert cfg.test_evaluator.type == 'DetrxOneShotMetric'
+    assert cfg.test_evaluator.type == 'OneShotMetric'
     voc = Config.fromfile(VOC_CONFIG)
     assert voc.model.type == 'UPDETR' and voc.model.patch_encoder.num_patches == 1
     assert voc.train_dataloader.dataset.split == voc.test_dataloader.dataset.split == 'voc'
@@ -375,7 +375,7 @@ def test_shipped_configs():
 def test_tiny_model_trains_on_seen_and_predicts_on_unseen_episodes():
     cfg = tiny_model_cfg()
     small = [dict(type='DetrxLoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
-             dict(type='Resize', scale=(128, 96), keep_ratio=True), dict(type='DetrxPackOneShotInputs')]
+             dict(type='Resize', scale=(128, 96), keep_ratio=True), dict(type='PackOneShotInputs')]
     train = episodes(coco128(pipeline=small), classes='seen', unseen_classes=UNSEEN, test_mode=True)
     test = episodes(coco128(pipeline=small, test_mode=True), classes='unseen', unseen_classes=UNSEEN)
     assert test.test_mode
@@ -403,6 +403,6 @@ def test_tiny_model_trains_on_seen_and_predicts_on_unseen_episodes():
         pred = sample.pred_instances
         assert pred.bboxes.shape == (8, 4) and (pred.labels == 0).all()
         assert sample.metainfo['episode_class'] in UNSEEN
-    metric = METRICS.build(dict(type='DetrxOneShotMetric'))
+    metric = METRICS.build(dict(type='OneShotMetric'))
     metric.process({}, [s.to_dict() for s in out])
     assert 0.0 <= metric.compute_metrics(metric.results)['AP50'] <= 1.0

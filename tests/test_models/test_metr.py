@@ -350,8 +350,8 @@ def cond_detr_target():
         backbone=dict(common_cfg()['backbone'], out_indices=(3, )),
         neck=dict(type='ChannelMapper', in_channels=[512], kernel_size=1, out_channels=D, act_cfg=None,
                   norm_cfg=None, num_outs=1),
-        encoder=dict(type='ModularDetrEncoder', num_layers=1, layer_cfg=dict(
-            type='ModularDetrEncoderLayer',
+        encoder=dict(type='ModularDETREncoder', num_layers=1, layer_cfg=dict(
+            type='ModularDETREncoderLayer',
             self_attn_cfg=dict(type='MultiheadAttention', embed_dims=D, num_heads=4, dropout=0.0, batch_first=True),
             ffn_cfg=ffn)),
         decoder=dict(type='CondDETRDecoder', num_layers=1, return_intermediate=True, layer_cfg=dict(

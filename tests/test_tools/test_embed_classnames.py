@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from mmdet_detrx.models.layers import load_class_embeddings
-from mmdet_detrx.models.layers.metr_class_embeddings import read_class_embedding_file
+from mmdet_detrx.utils.class_embeddings import load_class_embeddings
+from mmdet_detrx.utils.class_embeddings import read_class_embedding_file
 from tests.conftest import REPO, assert_ok, run_cmd
 
 from tools import embed_classnames

@@ -111,7 +111,7 @@ def test_demo_errors(tmp_path, one_shot_model, query_jpg):
         one_shot_demo.run_demo(cfg, ckpt, query_jpg, str(tmp_path / 'nope.jpg'), str(tmp_path / 'x.png'))
     with pytest.raises(FileNotFoundError, match='checkpoint file not found'):
         one_shot_demo.run_demo(cfg, str(tmp_path / 'no.pth'), query_jpg, TARGET, str(tmp_path / 'x.png'))
-    with pytest.raises(ValueError, match='must be a DetrxOneShotEpisodeDataset'):
+    with pytest.raises(ValueError, match='must be a OneShotEpisodeDataset'):
         one_shot_demo.run_demo(PRETRAIN, ckpt, query_jpg, TARGET, str(tmp_path / 'x.png'))
 
 

@@ -24,7 +24,7 @@ def test_epochs_and_every_nested_dataset_are_cut(monkeypatch):
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg[name]
         assert loader.num_workers == 0 and loader.persistent_workers is False
-        children = loader.dataset.datasets  # DetrxMultiLabelSpaceDataset of two datasets
+        children = loader.dataset.datasets  # MultiLabelSpaceDataset of two datasets
         assert len(children) == 2 and all(c.indices == SMOKE_SAMPLES for c in children)
         assert 'indices' not in loader.dataset
     episode = Config.fromfile(f'{REPO}/configs/up_detr/one-shot_up-conditional-detr_lite0_1xb2-12e_coco128.py')

@@ -5,8 +5,8 @@ mmdet's Co-DETR is not in the mmdet pip package: pass an mmdetection v3.3 source
 config (mmdet: ``projects/CO-DETR/configs/codino/co_dino_5scale_r50_lsj_8xb2_1x_coco.py``, ours:
 ``configs/co_detr/co-dino-5scale_r50_8xb2-lsj-1x_coco.py``) with the same reductions (backbone depth,
 encoder / decoder layers, queries, denoising queries; no activation checkpointing); mmdet's weights are
-loaded into ours with ``strict=True`` through our checkpoint key mapping (``co_detr_compat``), so both start
-from the same parameters.
+loaded into ours with ``strict=True`` through our checkpoint key mapping (``utils/converters/co_detr.py``), so
+both start from the same parameters.
 
 mmdet's code runs from a temporary copy in which only what stops it on a CPU is changed, and every change
 is printed: ``torch.randperm(...)[...].cuda()`` (subset indices of the positive queries) becomes

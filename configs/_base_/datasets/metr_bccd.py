@@ -5,13 +5,13 @@ _base_ = ['./metr_loaders.py', './metr_bccd_parts.py']
 metr_label_spaces = ['bccd']
 metr_class_embeddings = dict(bccd={{_base_.bccd_class_embeddings}})
 metr_train_dataset = dict(
-    type='DetrxMultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.bccd_train_dataset}}])
+    type='MultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.bccd_train_dataset}}])
 metr_val_dataset = dict(
-    type='DetrxMultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.bccd_val_dataset}}])
+    type='MultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.bccd_val_dataset}}])
 metr_test_dataset = dict(
-    type='DetrxMultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.bccd_test_dataset}}])
+    type='MultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.bccd_test_dataset}}])
 metr_evaluator = dict(
-    type='DetrxMultiLabelSpaceMetric', metrics=dict(bccd={{_base_.bccd_metric}}))
+    type='MultiLabelSpaceMetric', metrics=dict(bccd={{_base_.bccd_metric}}))
 
 train_dataloader = dict(dataset=metr_train_dataset)
 val_dataloader = dict(dataset=metr_val_dataset)

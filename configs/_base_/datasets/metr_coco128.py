@@ -6,13 +6,13 @@ _base_ = ['./metr_loaders.py', './metr_coco128_parts.py']
 metr_label_spaces = ['coco128']
 metr_class_embeddings = dict(coco128={{_base_.coco128_class_embeddings}})
 metr_train_dataset = dict(
-    type='DetrxMultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.coco128_train_dataset}}])
+    type='MultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.coco128_train_dataset}}])
 metr_val_dataset = dict(
-    type='DetrxMultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.coco128_val_dataset}}])
+    type='MultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.coco128_val_dataset}}])
 metr_test_dataset = dict(
-    type='DetrxMultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.coco128_test_dataset}}])
+    type='MultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.coco128_test_dataset}}])
 metr_evaluator = dict(
-    type='DetrxMultiLabelSpaceMetric', metrics=dict(coco128={{_base_.coco128_metric}}))
+    type='MultiLabelSpaceMetric', metrics=dict(coco128={{_base_.coco128_metric}}))
 
 train_dataloader = dict(dataset=metr_train_dataset)
 val_dataloader = dict(dataset=metr_val_dataset)

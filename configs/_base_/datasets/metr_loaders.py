@@ -1,6 +1,6 @@
 # Dataloaders and evaluators shared by the METR dataset configs (./metr_coco128-bccd.py, ./metr_coco128.py,
-# ./metr_bccd.py): each sets the datasets (DetrxMultiLabelSpaceDataset) and the evaluator
-# (DetrxMultiLabelSpaceMetric) of its label spaces.
+# ./metr_bccd.py): each sets the datasets (MultiLabelSpaceDataset) and the evaluator
+# (MultiLabelSpaceMetric) of its label spaces.
 train_dataloader = dict(
     batch_size=2,
     num_workers=1,

@@ -4,11 +4,11 @@
 _detr_dims = 128
 detr_decoder = dict(
     _delete_=True,
-    type='ModularDetrDecoder',
+    type='ModularDETRDecoder',
     num_layers=2,
     return_intermediate=True,
     layer_cfg=dict(
-        type='ModularDetrDecoderLayer',
+        type='ModularDETRDecoderLayer',
         self_attn_cfg=dict(type='MultiheadAttention', embed_dims=_detr_dims, num_heads=8, dropout=0.1,
                            batch_first=True),
         cross_attn_cfg=dict(type='MultiheadAttention', embed_dims=_detr_dims, num_heads=8, dropout=0.1,

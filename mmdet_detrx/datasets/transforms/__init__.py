@@ -1,7 +1,7 @@
 """Transforms, registered in mmdet.registry.TRANSFORMS on import."""
 from .color import DetrxColorJitter, DetrxGaussianBlur
 from .loading import DetrxLoadImageFromFile
-from .query_patches import PackQueryPatchInputs, RandomQueryPatches
+from .query_patches import PackOneShotInputs, PackQueryPatchInputs, RandomQueryPatches
 
-__all__ = ['DetrxColorJitter', 'DetrxGaussianBlur', 'DetrxLoadImageFromFile', 'PackQueryPatchInputs',
-           'RandomQueryPatches']
+__all__ = ['DetrxColorJitter', 'DetrxGaussianBlur', 'DetrxLoadImageFromFile', 'PackOneShotInputs',
+           'PackQueryPatchInputs', 'RandomQueryPatches']

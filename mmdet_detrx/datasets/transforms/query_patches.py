@@ -112,7 +112,7 @@ class RandomQueryPatches(BaseTransform):
         """One query patch: ``crop`` resized to ``patch_size`` and passed through ``patch_pipeline``.
 
         Also used for the query images of one-shot episodes
-        (:class:`~mmdet_detrx.datasets.one_shot.DetrxOneShotEpisodeDataset`, ``tools/one_shot_demo.py``), so
+        (:class:`~mmdet_detrx.datasets.one_shot.OneShotEpisodeDataset`, ``tools/one_shot_demo.py``), so
         pre-training and one-shot queries are made alike.
 
         Args:
@@ -167,4 +167,37 @@ class PackQueryPatchInputs(PackDetInputs):
         return packed
 
 
-__all__: List[str] = ['RandomQueryPatches', 'PackQueryPatchInputs', 'QUERY_PATCHES_KEY']
+# the metainfo keys of a one-shot episode (OneShotEpisodeDataset sets them, PackOneShotInputs packs them)
+EPISODE_META_KEYS = ('episode_id', 'episode_class', 'episode_class_id', 'query_img_path', 'query_bbox')
+
+
+@TRANSFORMS.register_module()
+class PackOneShotInputs(PackQueryPatchInputs):
+    """:class:`PackQueryPatchInputs` for one-shot episodes: one query patch for any number of gt boxes.
+
+    The patches become the ``query_patches`` field ((P, C, S, S) float32) of the ``DetDataSample`` exactly as
+    in pre-training; unlike pre-training, gt box ``j`` is not the box of patch ``j`` (an episode has one query
+    and all boxes of its class as gt), so the box / patch count check is not done. The episode keys
+    (``EPISODE_META_KEYS``) are added to ``meta_keys``.
+
+    Args:
+        meta_keys (tuple[str]): as ``PackDetInputs``; the episode keys are appended.
+    """
+
+    def __init__(self, meta_keys: Sequence[str] = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
+                                                   'flip', 'flip_direction')) -> None:
+        super().__init__(meta_keys=tuple(meta_keys) + tuple(k for k in EPISODE_META_KEYS if k not in meta_keys))
+
+    def transform(self, results: dict) -> dict:
+        if QUERY_PATCHES_KEY not in results:
+            raise KeyError(f'{type(self).__name__}: no {QUERY_PATCHES_KEY!r} in the results of '
+                           f'{results.get("img_path", "")!r}; use it with OneShotEpisodeDataset')
+        patches = results[QUERY_PATCHES_KEY]
+        packed = PackDetInputs.transform(self, results)
+        packed['data_samples'].set_field(
+            torch.from_numpy(np.ascontiguousarray(patches.transpose(0, 3, 1, 2))), QUERY_PATCHES_KEY)
+        return packed
+
+
+__all__: List[str] = ['RandomQueryPatches', 'PackQueryPatchInputs', 'PackOneShotInputs', 'QUERY_PATCHES_KEY',
+                      'EPISODE_META_KEYS']

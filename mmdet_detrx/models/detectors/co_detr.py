@@ -33,7 +33,7 @@ from mmengine.config import ConfigDict
 from mmengine.logging import print_log
 from mmengine.model import ModuleList
 from mmengine.structures import InstanceData
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmdet.models.detectors.base import BaseDetector
 from mmdet.models.utils import unpack_gt_instances
@@ -46,7 +46,7 @@ from ..autocast import float32_scope, to_float32
 from ..layers.co_detr_layers import CoQueryGroup
 from ..layers.deform_attn_cpu import shared_value_projection, use_level_sum_deformable_attn
 from ..gt_checks import check_gt_instances
-from .co_detr_compat import convert_co_dino_reference_keys, lift_base_checkpoint
+from ...utils.converters.co_detr import convert_co_dino_reference_keys, lift_base_checkpoint
 from .co_query_decoders import co_query_decoder_for
 
 LossDict = Dict[str, Union[Tensor, List[Tensor]]]
@@ -176,6 +176,7 @@ class DetrxCoDETR(BaseDetector):
         if getattr(base, 'neck', None) is not None:
             self.neck = base.neck
             del base.neck
+        # named `query_head` as in mmdet's projects/CO-DETR, whose checkpoints' keys start with it
         self.query_head = base
         self.query_decoder = query_decoder
         self.embed_dims = base.embed_dims
@@ -212,7 +213,7 @@ class DetrxCoDETR(BaseDetector):
 
         if cpu_level_sum_attention:
             # same function and parameters; on CPU without the stacked per-level samples of mmcv's fallback
-            use_level_sum_deformable_attn(self.query_head)
+            use_level_sum_deformable_attn(self.base_detector)
 
         # Released checkpoints of mmdet's projects/CO-DETR Co-DINO load as they are.
         self.register_load_state_dict_pre_hook(self._convert_reference_checkpoint)
@@ -225,7 +226,7 @@ class DetrxCoDETR(BaseDetector):
             return
         moved = lift_base_checkpoint(state_dict, prefix)
         if moved:
-            print_log(f'{type(self).__name__}: the checkpoint is a {type(self.query_head).__name__} without '
+            print_log(f'{type(self).__name__}: the checkpoint is a {type(self.base_detector).__name__} without '
                       f'Co-DETR parts; {moved} tensors loaded into query_head (backbone and neck shared), the '
                       'auxiliary heads keep their initialisation', logger='current')
 
@@ -244,6 +245,12 @@ class DetrxCoDETR(BaseDetector):
             x = self.neck(x)
         return x
 
+    @property
+    def base_detector(self) -> nn.Module:
+        """The wrapped base detector (DINO, Deformable DETR, CondDETR, ...), stored as ``query_head``: the key
+        prefix of its parameters in mmdet's projects/CO-DETR checkpoints and in ours."""
+        return self.query_head
+
     # ------------------------------------------------------------------ base detector passes
     def run_base(self, img_feats: Tuple[Tensor], batch_data_samples: SampleList) -> Tuple[Dict, Dict, Dict, Dict]:
         """The base detector's forward_transformer, keeping the intermediate dicts.
@@ -252,7 +259,7 @@ class DetrxCoDETR(BaseDetector):
             ``(encoder_inputs, encoder_outputs, decoder_inputs, head_inputs)`` as the base's template
             methods produce them.
         """
-        base = self.query_head
+        base = self.base_detector
         encoder_inputs, decoder_inputs = base.pre_transformer(img_feats, batch_data_samples)
         encoder_outputs = base.forward_encoder(**encoder_inputs)
         tmp_dec_in, head_inputs = self.query_decoder.pre_decoder(base, encoder_outputs, batch_data_samples)
@@ -280,10 +287,10 @@ class DetrxCoDETR(BaseDetector):
             The base's losses (unprefixed), ``loss_rpn_*``, ``aux{k}.*`` for the k-th positive-producing
             auxiliary head (RoI heads first, then dense heads) and ``aux{k}.q.*`` for its query group.
         """
-        check_gt_instances(batch_data_samples, self.query_head.bbox_head.num_classes)
+        check_gt_instances(batch_data_samples, self.base_detector.bbox_head.num_classes)
         # the decoder passes over the same memory (base queries, every positive query group) share each
         # cross-attention's value projection (level-sum attention on CPU; same function and gradients)
-        with shared_value_projection(self.query_head):
+        with shared_value_projection(self.base_detector):
             return self._loss(batch_inputs, batch_data_samples)
 
     def _loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> LossDict:
@@ -291,7 +298,7 @@ class DetrxCoDETR(BaseDetector):
         img_feats = self.extract_feat(batch_inputs)
         encoder_inputs, encoder_outputs, decoder_inputs, head_inputs = self.run_base(
             img_feats, batch_data_samples)
-        losses = self.query_head.bbox_head.loss(**head_inputs, batch_data_samples=batch_data_samples)
+        losses = self.base_detector.bbox_head.loss(**head_inputs, batch_data_samples=batch_data_samples)
         if not self.with_aux_heads:
             return losses
         feats = self.memory_feature_maps(img_feats, encoder_inputs, encoder_outputs)
@@ -350,7 +357,7 @@ class DetrxCoDETR(BaseDetector):
                           feats: Tuple[Tensor, ...], batch_img_metas: List[dict]) -> LossDict:
         """Decodes one auxiliary head's positives (read from the auxiliary feature maps ``feats``) as a query group
         and returns its loss."""
-        head = self.query_head.bbox_head
+        head = self.base_detector.bbox_head
         group = self.query_generator.pack(positives, batch_img_metas, head.num_classes)
         query = self.query_generator(group.boxes, group_idx, feats, batch_img_metas)
         decoder_outputs = self.decode_query_group(group, query, decoder_inputs)
@@ -377,7 +384,7 @@ class DetrxCoDETR(BaseDetector):
             ``hidden_states`` (num_layers, bs, n, C) and ``references`` as the base head's forward takes
             (Conditional DETR: the box centres, (bs, n, 2)).
         """
-        base = self.query_head
+        base = self.base_detector
         attn_mask = group.self_attn_mask(base.decoder.layers[0].self_attn.num_heads)
         return self.query_decoder.decode(base, group, query, attn_mask, decoder_inputs)
 
@@ -397,7 +404,7 @@ class DetrxCoDETR(BaseDetector):
         eval_index = self.test_cfg.get('eval_index', 0)
         assert eval_module in EVAL_MODULES, f'test_cfg.eval_module must be one of {EVAL_MODULES}'
         img_feats = self.extract_feat(batch_inputs)
-        base = self.query_head
+        base = self.base_detector
         if eval_module == 'detr':
             head_inputs = base.forward_transformer(img_feats, batch_data_samples)
             results = base.bbox_head.predict(**head_inputs, rescale=rescale, batch_data_samples=batch_data_samples)
@@ -417,5 +424,5 @@ class DetrxCoDETR(BaseDetector):
     def _forward(self, batch_inputs: Tensor, batch_data_samples: OptSampleList = None) -> Tuple[Tensor]:
         """The base detector's head outputs without post-processing (tensor mode)."""
         img_feats = self.extract_feat(batch_inputs)
-        head_inputs = self.query_head.forward_transformer(img_feats, batch_data_samples)
-        return self.query_head.bbox_head.forward(**head_inputs)
+        head_inputs = self.base_detector.forward_transformer(img_feats, batch_data_samples)
+        return self.base_detector.bbox_head.forward(**head_inputs)

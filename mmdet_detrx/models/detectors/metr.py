@@ -11,7 +11,7 @@ from mmdet.structures import OptSampleList, SampleList
 from mmdet.utils import OptConfigType
 from ...datasets.multi_label_space import LABEL_SPACE_KEY, label_space_of
 from ..gt_checks import check_gt_instances
-from ..layers.metr_class_embeddings import load_class_embeddings, read_class_embedding_file
+from ...utils.class_embeddings import load_class_embeddings, read_class_embedding_file
 from ..layers.metr_layers import category_targets, select_categories_test, select_categories_train
 
 

@@ -25,8 +25,8 @@ class ModularDETR(DETR):
     """
 
     default_positional_encoding_type = 'SinePositionalEncoding'
-    default_encoder_type = 'ModularDetrEncoder'
-    default_decoder_type = 'ModularDetrDecoder'
+    default_encoder_type = 'ModularDETREncoder'
+    default_decoder_type = 'ModularDETRDecoder'
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """mmdet's DETR loss after :func:`~mmdet_detrx.models.gt_checks.check_gt_instances` (the image is named)."""

@@ -2,9 +2,8 @@
 from .conditional_attention import CondDETRCrossAttention, CondDETRSelfAttention  # noqa: F401
 from .fast_dropout import FastDropoutFFN  # noqa: F401
 from .conditional_detr_layers import CondDETRDecoder, CondDETRDecoderLayer  # noqa: F401
-from .modular_detr_layers import (ModularDetrDecoder, ModularDetrDecoderLayer, ModularDetrEncoder,  # noqa: F401
-                                  ModularDetrEncoderLayer)
+from .modular_detr_layers import (ModularDETRDecoder, ModularDETRDecoderLayer, ModularDETREncoder,  # noqa: F401
+                                  ModularDETREncoderLayer)
 from .co_detr_layers import DetrxCoMemoryNeck, DetrxCoPositiveQueryGenerator  # noqa: F401
 from .up_detr_layers import QueryPatchEncoder  # noqa: F401
-from .metr_class_embeddings import load_class_embeddings, save_class_embeddings  # noqa: F401
 from .metr_layers import METRCategoryExtractor, METRQueryGenerator  # noqa: F401

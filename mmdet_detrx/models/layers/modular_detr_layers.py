@@ -45,7 +45,7 @@ def build_layer_parts(layer, num_norms: int) -> None:
 
 
 @MODELS.register_module()
-class ModularDetrEncoderLayer(DetrTransformerEncoderLayer):
+class ModularDETREncoderLayer(DetrTransformerEncoderLayer):
     """mmdet's ``DetrTransformerEncoderLayer`` (post-norm self-attention + FFN) with registry-built parts.
 
     Args:
@@ -60,12 +60,12 @@ class ModularDetrEncoderLayer(DetrTransformerEncoderLayer):
 
 
 @MODELS.register_module()
-class ModularDetrDecoderLayer(DetrTransformerDecoderLayer):
+class ModularDETRDecoderLayer(DetrTransformerDecoderLayer):
     """mmdet's ``DetrTransformerDecoderLayer`` (self-attn, cross-attn, FFN, post-norm) with registry-built
     parts. ``self_attn_mask`` of the forward is passed to the self-attention, so query groups can be kept
     apart by a block mask.
 
-    Args: as :class:`ModularDetrEncoderLayer`, and ``cross_attn_cfg`` (dict), default type mmcv
+    Args: as :class:`ModularDETREncoderLayer`, and ``cross_attn_cfg`` (dict), default type mmcv
         ``MultiheadAttention``.
     """
 
@@ -74,8 +74,8 @@ class ModularDetrDecoderLayer(DetrTransformerDecoderLayer):
 
 
 @MODELS.register_module()
-class ModularDetrEncoder(DetrTransformerEncoder):
-    """DETR encoder whose layers are built from ``layer_cfg`` (default type ``ModularDetrEncoderLayer``).
+class ModularDETREncoder(DetrTransformerEncoder):
+    """DETR encoder whose layers are built from ``layer_cfg`` (default type ``ModularDETREncoderLayer``).
 
     Forward as mmdet's ``DetrTransformerEncoder``: ``query`` (B, N, D), ``query_pos`` (B, N, D),
     ``key_padding_mask`` (B, N) -> memory (B, N, D).
@@ -88,7 +88,7 @@ class ModularDetrEncoder(DetrTransformerEncoder):
         init_cfg (dict, optional): initialization config.
     """
 
-    default_layer_type = 'ModularDetrEncoderLayer'
+    default_layer_type = 'ModularDETREncoderLayer'
 
     def _init_layers(self) -> None:
         self.layers = ModuleList(
@@ -102,8 +102,8 @@ class ModularDetrEncoder(DetrTransformerEncoder):
 
 
 @MODELS.register_module()
-class ModularDetrDecoder(DetrTransformerDecoder):
-    """DETR decoder whose layers are built from ``layer_cfg`` (default type ``ModularDetrDecoderLayer``).
+class ModularDETRDecoder(DetrTransformerDecoder):
+    """DETR decoder whose layers are built from ``layer_cfg`` (default type ``ModularDETRDecoderLayer``).
 
     Forward as mmdet's ``DetrTransformerDecoder`` (extra keyword arguments such as ``self_attn_mask``
     reach every layer) -> (num_layers or 1, B, Q, D).
@@ -116,7 +116,7 @@ class ModularDetrDecoder(DetrTransformerDecoder):
         init_cfg (dict, optional): initialization config.
     """
 
-    default_layer_type = 'ModularDetrDecoderLayer'
+    default_layer_type = 'ModularDETRDecoderLayer'
 
     def _init_layers(self) -> None:
         self.layers = ModuleList(

@@ -8,7 +8,7 @@ from mmengine.runner.checkpoint import load_state_dict
 
 import mmdet_detrx  # noqa: F401  (registers the modules)
 from mmdet.registry import MODELS
-from mmdet_detrx.models.detectors.co_detr_compat import convert_co_dino_reference_keys
+from mmdet_detrx.utils.converters.co_detr import convert_co_dino_reference_keys
 from .helpers import REF_KEYS, REPO
 
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from mmdet.datasets import CocoDataset
-from mmdet_detrx.models.layers import load_class_embeddings, save_class_embeddings
-from mmdet_detrx.models.layers.metr_class_embeddings import read_class_embedding_file
+from mmdet_detrx.utils.class_embeddings import load_class_embeddings, save_class_embeddings
+from mmdet_detrx.utils.class_embeddings import read_class_embedding_file
 from tests.conftest import REPO
 
 COCO_FILE = osp.join(REPO, 'data', 'class_embeddings', 'coco_minilm-l6.pt')
