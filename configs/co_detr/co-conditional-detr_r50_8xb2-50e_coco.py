@@ -6,12 +6,11 @@
 # the auxiliary heads are trained: RPN + RoI head (aux0) and ATSS (aux1), as in the paper's K=2 setting.
 # Their positives become extra query groups of the shared conditional decoder (reference points = box centres),
 # trained with CondDETRHead.loss_by_targets against the auxiliary assignment. Inference = plain Conditional DETR.
-_base_ = '../conditional_detr/conditional-detr_r50_8xb2-50e_coco.py'
+_base_ = ['../conditional_detr/conditional-detr_r50_8xb2-50e_coco.py', '../_base_/models/co_aux_heads_r50.py']
 
 num_classes = 80
 num_dec_layers = 6
 embed_dims = 256
-strides = [8, 16, 32, 64, 128]
 
 model = dict(
     _delete_=True,
@@ -32,60 +31,8 @@ model = dict(
     query_generator=dict(type='DetrxCoPositiveQueryGenerator', min_queries=9, max_queries=300),
     aux_head_loss_weight=num_dec_layers * 2.0,  # lambda_2 = 2 inside the sum over decoder layers (see README)
     aux_query_loss_weight=1.0,
-    rpn_head=dict(
-        type='RPNHead',
-        in_channels=embed_dims,
-        feat_channels=embed_dims,
-        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3,
-                              ratios=[0.5, 1.0, 2.0], strides=strides),
-        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0], target_stds=[1.0, 1.0, 1.0, 1.0]),
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=1.0),
-        train_cfg=dict(
-            assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
-                          match_low_quality=True, ignore_iof_thr=-1),
-            sampler=dict(type='RandomSampler', num=256, pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False),
-            allowed_border=-1, pos_weight=-1, debug=False),
-        test_cfg=dict(nms_pre=1000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)),
-    roi_head=[
-        dict(
-            type='DetrxCoStandardRoIHead',
-            bbox_roi_extractor=dict(
-                type='SingleRoIExtractor', roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
-                out_channels=embed_dims, featmap_strides=strides[:4], finest_scale=112),
-            bbox_head=dict(
-                type='Shared2FCBBoxHead', in_channels=embed_dims, fc_out_channels=1024, roi_feat_size=7,
-                num_classes=num_classes, reg_class_agnostic=False, reg_decoded_bbox=True,
-                bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.],
-                                target_stds=[0.1, 0.1, 0.2, 0.2]),
-                loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-                loss_bbox=dict(type='GIoULoss', loss_weight=10.0)),
-            train_cfg=dict(
-                assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
-                              match_low_quality=False, ignore_iof_thr=-1),
-                sampler=dict(type='RandomSampler', num=512, pos_fraction=0.25, neg_pos_ub=-1,
-                             add_gt_as_proposals=True),
-                pos_weight=-1, debug=False),
-            test_cfg=dict(score_thr=0.0, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
-    ],
-    bbox_head=[
-        dict(
-            type='DetrxCoATSSHead',
-            num_classes=num_classes,
-            in_channels=embed_dims,
-            stacked_convs=1,
-            feat_channels=embed_dims,
-            anchor_generator=dict(type='AnchorGenerator', ratios=[1.0], octave_base_scale=8, scales_per_octave=1,
-                                  strides=strides),
-            bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
-                            target_stds=[0.1, 0.1, 0.2, 0.2]),
-            loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
-            loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
-            loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
-            train_cfg=dict(assigner=dict(type='ATSSAssigner', topk=9), allowed_border=-1, pos_weight=-1, debug=False),
-            test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.0, nms=dict(type='nms', iou_threshold=0.6),
-                          max_per_img=100)),
-    ],
-    train_cfg=dict(
-        rpn_proposal=dict(nms_pre=4000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)),
+    rpn_head={{_base_.co_rpn_head}},
+    roi_head=[{{_base_.co_roi_head}}],
+    bbox_head=[{{_base_.co_atss_head}}],
+    train_cfg=dict(rpn_proposal={{_base_.co_rpn_proposal}}),
     test_cfg=dict(eval_module='detr', eval_index=0))

@@ -3,7 +3,7 @@
 # its released checkpoints load into this model with strict=True (keys are converted on load).
 # Auxiliary heads: RPN + RoI head (aux0) and ATSS (aux1) on the encoder memory + 1 extra level.
 # Train:  mim train mmdet_detrx configs/co_detr/co-dino-5scale_r50_8xb2-lsj-1x_coco.py --launcher pytorch --gpus 8
-_base_ = 'mmdet::common/ssj_scp_270k_coco-instance.py'
+_base_ = ['mmdet::common/ssj_scp_270k_coco-instance.py', '../_base_/models/co_aux_heads_r50_5scale.py']
 custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 
 num_classes = 80
@@ -15,7 +15,6 @@ image_size = (1024, 1024)
 # FFN ReLU not in place: the same function, without the autograd copy of an in-place op on the Linear's
 # (viewed) output; ~10% faster FFN backward on CPU, parameters unchanged
 ffn_cfg = dict(embed_dims=256, feedforward_channels=2048, ffn_drop=0.0, act_cfg=dict(type='ReLU', inplace=False))
-strides = [4, 8, 16, 32, 64, 128]  # 5 encoder levels + the extra level of the memory neck
 
 model = dict(
     type='DetrxCoDETR',
@@ -76,62 +75,10 @@ model = dict(
                          with_content_feat=False),
     aux_head_loss_weight=aux_head_loss_weight,
     aux_query_loss_weight=1.0,
-    rpn_head=dict(
-        type='RPNHead',
-        in_channels=256,
-        feat_channels=256,
-        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3,
-                              ratios=[0.5, 1.0, 2.0], strides=strides),
-        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0], target_stds=[1.0, 1.0, 1.0, 1.0]),
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=1.0),
-        train_cfg=dict(
-            assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
-                          match_low_quality=True, ignore_iof_thr=-1),
-            sampler=dict(type='RandomSampler', num=256, pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False),
-            allowed_border=-1, pos_weight=-1, debug=False),
-        test_cfg=dict(nms_pre=1000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)),
-    roi_head=[
-        dict(
-            type='DetrxCoStandardRoIHead',
-            bbox_roi_extractor=dict(
-                type='SingleRoIExtractor', roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
-                out_channels=256, featmap_strides=strides[:5], finest_scale=56),
-            bbox_head=dict(
-                type='Shared2FCBBoxHead', in_channels=256, fc_out_channels=1024, roi_feat_size=7,
-                num_classes=num_classes, reg_class_agnostic=False, reg_decoded_bbox=True,
-                bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.],
-                                target_stds=[0.1, 0.1, 0.2, 0.2]),
-                loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-                loss_bbox=dict(type='GIoULoss', loss_weight=10.0)),
-            train_cfg=dict(
-                assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
-                              match_low_quality=False, ignore_iof_thr=-1),
-                sampler=dict(type='RandomSampler', num=512, pos_fraction=0.25, neg_pos_ub=-1,
-                             add_gt_as_proposals=True),
-                pos_weight=-1, debug=False),
-            test_cfg=dict(score_thr=0.0, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
-    ],
-    bbox_head=[
-        dict(
-            type='DetrxCoATSSHead',
-            num_classes=num_classes,
-            in_channels=256,
-            stacked_convs=1,
-            feat_channels=256,
-            anchor_generator=dict(type='AnchorGenerator', ratios=[1.0], octave_base_scale=8, scales_per_octave=1,
-                                  strides=strides),
-            bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
-                            target_stds=[0.1, 0.1, 0.2, 0.2]),
-            loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
-            loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
-            loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
-            train_cfg=dict(assigner=dict(type='ATSSAssigner', topk=9), allowed_border=-1, pos_weight=-1, debug=False),
-            test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.0, nms=dict(type='nms', iou_threshold=0.6),
-                          max_per_img=100)),
-    ],
-    train_cfg=dict(
-        rpn_proposal=dict(nms_pre=4000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)),
+    rpn_head={{_base_.co_rpn_head}},
+    roi_head=[{{_base_.co_roi_head}}],
+    bbox_head=[{{_base_.co_atss_head}}],
+    train_cfg=dict(rpn_proposal={{_base_.co_rpn_proposal}}),
     # 'detr' (default): the DINO alone, no auxiliary branch runs (reference: 52.1 AP);
     # 'one-stage': ATSS on the encoder features (49.4); 'two-stage': RPN + RoI head (47.9).
     test_cfg=dict(eval_module='detr', eval_index=0))
