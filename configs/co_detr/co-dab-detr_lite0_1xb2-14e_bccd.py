@@ -4,8 +4,5 @@
 #   python tools/train.py configs/co_detr/co-dab-detr_lite0_1xb2-14e_bccd.py
 _base_ = ['../_base_/models/co-dab-detr_r18.py', '../_base_/models/lite0_backbone.py',
           '../_base_/bccd_14e_finetune.py']
-model = dict(
-    num_classes=3,
-    data_preprocessor={{_base_.lite0_data_preprocessor_replace}},
-    backbone={{_base_.lite0_c5_replace}},
-    neck=dict(in_channels={{_base_.lite0_c5_channels}}))
+model = dict(num_classes=3, data_preprocessor={{_base_.lite0_data_preprocessor_replace}},
+             backbone={{_base_.lite0_c5_replace}}, neck=dict(in_channels={{_base_.lite0_c5_channels}}))

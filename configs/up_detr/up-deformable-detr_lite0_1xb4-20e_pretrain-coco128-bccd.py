@@ -13,10 +13,7 @@
 _base_ = ['../_base_/models/deformable-detr_r18.py', '../_base_/models/lite0_backbone.py',
           '../_base_/up-detr_lite0_pretrain.py']
 
-model = dict(
-    type='UPDeformableDETR',
-    patch_encoder={{_base_.up_patch_encoder}},
-    data_preprocessor={{_base_.lite0_data_preprocessor_replace}},
-    backbone={{_base_.lite0_c3_c5_replace}},
-    neck=dict(in_channels={{_base_.lite0_c3_c5_channels}}),
-    bbox_head=dict(type='UPDeformableDETRHead', num_classes=1, patch_channels={{_base_.backbone_channels}}))
+model = dict(type='UPDeformableDETR', patch_encoder={{_base_.up_patch_encoder}},
+             data_preprocessor={{_base_.lite0_data_preprocessor_replace}}, backbone={{_base_.lite0_c3_c5_replace}},
+             neck=dict(in_channels={{_base_.lite0_c3_c5_channels}}),
+             bbox_head=dict(type='UPDeformableDETRHead', num_classes=1, patch_channels={{_base_.backbone_channels}}))

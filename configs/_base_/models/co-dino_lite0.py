@@ -1,7 +1,7 @@
 # Model part of the small Co-DINO configs: the DINO of ./dino_lite0.py (EfficientNet-Lite0 with offline ImageNet
 # weights, 4 scales, 2+2 layers, 100 queries) with Co-DETR's auxiliary RPN + RoI head (aux0) and ATSS (aux1) on the
-# encoder memory (strides 8-128, ./co_aux_heads_128_in256.py), Co-DINO's quality focal loss. A dataset config sets ``model.num_classes`` (every
-# head follows it).
+# encoder memory (strides 8-128, ./co_aux_heads_128_in256.py), Co-DINO's quality focal loss. A dataset config
+# sets ``model.num_classes`` (every head follows it).
 _base_ = ['./dino_lite0.py', './co_aux_heads_128_in256.py']
 num_classes = 80
 num_dec_layers = 2  # as ./dino_lite0.py
