@@ -5,7 +5,7 @@
 # Deformable DETR has no mixed query selection nor look-forward-twice, and the positive queries carry no
 # memory features (with_coord_feat); padding of the positive query groups is masked instead of negatives.
 _base_ = ['mmdet::_base_/datasets/coco_detection.py', 'mmdet::_base_/default_runtime.py',
-          '../_base_/models/co_aux_heads_r50.py']
+          '../_base_/models/co_aux_heads_r50.py', '../_base_/models/detr_matching.py']
 custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 
 num_classes = 80
@@ -49,16 +49,8 @@ model = dict(
             num_classes=num_classes,
             sync_cls_avg_factor=True,
             loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
-            loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-            loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
-        train_cfg=dict(
-            assigner=dict(
-                type='HungarianAssigner',
-                match_costs=[
-                    dict(type='FocalLossCost', weight=2.0),
-                    dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                    dict(type='IoUCost', iou_mode='giou', weight=2.0)
-                ])),
+            loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}}),
+        train_cfg=dict(assigner={{_base_.focal_hungarian_assigner}}),
         test_cfg=dict(max_per_img=100)),
     memory_neck=dict(type='DetrxCoMemoryNeck', num_extra_levels=1),
     query_generator=dict(type='DetrxCoPositiveQueryGenerator', min_queries=9, max_queries=300),

@@ -3,7 +3,8 @@
 # its released checkpoints load into this model with strict=True (keys are converted on load).
 # Auxiliary heads: RPN + RoI head (aux0) and ATSS (aux1) on the encoder memory + 1 extra level.
 # Train:  mim train mmdet_detrx configs/co_detr/co-dino-5scale_r50_8xb2-lsj-1x_coco.py --launcher pytorch --gpus 8
-_base_ = ['mmdet::common/ssj_scp_270k_coco-instance.py', '../_base_/models/co_aux_heads_r50_5scale.py']
+_base_ = ['mmdet::common/ssj_scp_270k_coco-instance.py', '../_base_/models/co_aux_heads_r50_5scale.py',
+          '../_base_/models/detr_matching.py']
 custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 
 num_classes = 80
@@ -55,18 +56,10 @@ model = dict(
             type='DetrxCoDINOHead',
             num_classes=num_classes,
             loss_cls=dict(type='QualityFocalLoss', use_sigmoid=True, beta=2.0, loss_weight=1.0),
-            loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-            loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
+            loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}}),
         dn_cfg=dict(label_noise_scale=0.5, box_noise_scale=1.0,
                     group_cfg=dict(dynamic=True, num_groups=None, num_dn_queries=100)),
-        train_cfg=dict(
-            assigner=dict(
-                type='HungarianAssigner',
-                match_costs=[
-                    dict(type='FocalLossCost', weight=2.0),
-                    dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                    dict(type='IoUCost', iou_mode='giou', weight=2.0)
-                ])),
+        train_cfg=dict(assigner={{_base_.focal_hungarian_assigner}}),
         # soft-NMS on the top 300 queries (+0.2 AP in the reference)
         test_cfg=dict(max_per_img=300, nms=dict(type='soft_nms', iou_threshold=0.8))),
     memory_neck=dict(type='DetrxCoMemoryNeck', num_extra_levels=1),

@@ -8,7 +8,7 @@
 #   * the head zero-initializes its last box layer (CondDETRHead(zero_init_reg=True)), as the official code;
 #   * BatchedHungarianAssigner (same matching as HungarianAssigner, costs computed for the whole batch);
 #   * FastDropoutFFN: mmcv's FFN (same parameters) with a cheaper dropout mask on CPU (no change on GPU).
-_base_ = 'mmdet::detr/detr_r50_8xb2-150e_coco.py'
+_base_ = ['mmdet::detr/detr_r50_8xb2-150e_coco.py', '../_base_/models/detr_matching.py']
 default_scope = 'mmdet'
 custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 
@@ -71,16 +71,8 @@ model = dict(
         num_classes=80,
         embed_dims=embed_dims,
         loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-        loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
-    train_cfg=dict(
-        assigner=dict(
-            type='BatchedHungarianAssigner',
-            match_costs=[
-                dict(type='FocalLossCost', weight=2.0),
-                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])),
+        loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}}),
+    train_cfg=dict(assigner={{_base_.batched_focal_hungarian_assigner}}),
     test_cfg=dict(max_per_img=100))
 
 # The decoder keeps mmdet's parameter layout, in which the query-position projection of the cross-attention

@@ -1,7 +1,7 @@
 # UP-DETR pre-training of Conditional DETR-R50 on ImageNet without labels: the recipe of
 # ./up-detr_r50_8xb32-60e_pretrain-imagenet.py (data, 10 query patches, frozen CNN, 60 epochs) on Conditional
 # DETR (300 queries in 10 groups of 30, sigmoid focal match / no-match score, its loss weights and matching).
-_base_ = './up-detr_r50_8xb32-60e_pretrain-imagenet.py'
+_base_ = ['./up-detr_r50_8xb32-60e_pretrain-imagenet.py', '../_base_/models/detr_matching.py']
 
 embed_dims = 256
 ffn_cfg = dict(type='FastDropoutFFN', embed_dims=embed_dims, feedforward_channels=2048, num_fcs=2, ffn_drop=0.1,
@@ -28,15 +28,7 @@ model = dict(
         embed_dims=embed_dims,
         patch_channels=2048,
         loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-        loss_iou=dict(type='GIoULoss', loss_weight=2.0),
+        loss_bbox={{_base_.l1_loss_bbox}},
+        loss_iou={{_base_.giou_loss_iou}},
         loss_feature=dict(type='FeatureReconstructionLoss', loss_weight=1.0)),
-    train_cfg=dict(
-        assigner=dict(
-            _delete_=True,
-            type='BatchedHungarianAssigner',
-            match_costs=[
-                dict(type='FocalLossCost', weight=2.0),
-                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])))
+    train_cfg=dict(assigner={{_base_.batched_focal_hungarian_assigner}}))

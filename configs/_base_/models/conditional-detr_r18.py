@@ -3,6 +3,7 @@
 # ResNet-18 from scratch (GroupNorm, trainable, no download): runs anywhere. For ImageNet weights offline use the
 # EfficientNet-Lite0 configs (*_lite0_*, ./lite0_backbone.py); with torchvision and its weights cached you may set
 # model.backbone.init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18') (and BN).
+_base_ = './detr_matching.py'
 embed_dims = 128
 ffn_cfg = dict(type='FastDropoutFFN', embed_dims=embed_dims, feedforward_channels=512, num_fcs=2, ffn_drop=0.1,
                act_cfg=dict(type='ReLU', inplace=True))
@@ -58,15 +59,7 @@ model = dict(
         num_classes=80,
         embed_dims=embed_dims,
         loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-        loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
-    train_cfg=dict(
-        assigner=dict(
-            type='BatchedHungarianAssigner',
-            match_costs=[
-                dict(type='FocalLossCost', weight=2.0),
-                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])),
+        loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}}),
+    train_cfg=dict(assigner={{_base_.batched_focal_hungarian_assigner}}),
     test_cfg=dict(max_per_img=100))
 

@@ -2,7 +2,7 @@
 # 4 scales (strides 8-64), 2 encoder / 2 decoder layers, 100 queries, contrastive denoising, two-stage query
 # selection, box refinement. embed_dims stays 256: mmdet's DINO decoder hard-codes its 4 x 128 sine embedding of
 # the reference boxes. A dataset config sets ``model.bbox_head.num_classes``.
-_base_ = './lite0_backbone.py'
+_base_ = ['./lite0_backbone.py', './detr_matching.py']
 embed_dims = 256
 num_dec_layers = 2
 model = dict(
@@ -36,16 +36,8 @@ model = dict(
         embed_dims=embed_dims,
         sync_cls_avg_factor=True,
         loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-        loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
+        loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}}),
     dn_cfg=dict(label_noise_scale=0.5, box_noise_scale=1.0,
                 group_cfg=dict(dynamic=True, num_groups=None, num_dn_queries=50)),
-    train_cfg=dict(
-        assigner=dict(
-            type='HungarianAssigner',
-            match_costs=[
-                dict(type='FocalLossCost', weight=2.0),
-                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])),
+    train_cfg=dict(assigner={{_base_.focal_hungarian_assigner}}),
     test_cfg=dict(max_per_img=100))
