@@ -6,18 +6,20 @@ data_root = '{{ fileDirname }}/../../../data/bccd/BCCD/'
 backend_args = None
 img_scale = (512, 384)  # images are 640x480
 
+load_image = dict(type='DetrxLoadImageFromFile', backend_args=backend_args)
+pack_test = dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 train_pipeline = [
-    dict(type='DetrxLoadImageFromFile', backend_args=backend_args),
+    load_image,
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='DetrxLoadImageFromFile', backend_args=backend_args),
+    load_image,
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    pack_test,
 ]
 train_dataloader = dict(
     batch_size=2,
