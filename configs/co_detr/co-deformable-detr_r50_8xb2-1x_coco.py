@@ -14,16 +14,13 @@ aux_head_loss_weight = num_dec_layers * 2.0  # see the Co-DINO config
 
 model = dict(
     type='DetrxCoDETR',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True, pad_size_divisor=1),
-    backbone=dict(
-        type='ResNet', depth=50, num_stages=4, out_indices=(1, 2, 3), frozen_stages=1,
-        norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
-    neck=dict(
-        type='ChannelMapper', in_channels=[512, 1024, 2048], kernel_size=1, out_channels=256, act_cfg=None,
-        norm_cfg=dict(type='GN', num_groups=32), num_outs=4),
+    data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                           bgr_to_rgb=True, pad_size_divisor=1),
+    backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(1, 2, 3), frozen_stages=1,
+                  norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='pytorch',
+                  init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    neck=dict(type='ChannelMapper', in_channels=[512, 1024, 2048], kernel_size=1, out_channels=256, act_cfg=None,
+              norm_cfg=dict(type='GN', num_groups=32), num_outs=4),
     query_head=dict(
         type='DeformableDETR',
         num_queries=300,
@@ -32,24 +29,19 @@ model = dict(
         as_two_stage=True,
         encoder=dict(
             num_layers=6,
-            layer_cfg=dict(
-                self_attn_cfg=dict(embed_dims=256, batch_first=True, dropout=0.0),
-                ffn_cfg=dict(embed_dims=256, feedforward_channels=2048, ffn_drop=0.0))),
+            layer_cfg=dict(self_attn_cfg=dict(embed_dims=256, batch_first=True, dropout=0.0),
+                           ffn_cfg=dict(embed_dims=256, feedforward_channels=2048, ffn_drop=0.0))),
         decoder=dict(
             num_layers=num_dec_layers,
             return_intermediate=True,
-            layer_cfg=dict(
-                self_attn_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True),
-                cross_attn_cfg=dict(embed_dims=256, batch_first=True, dropout=0.0),
-                ffn_cfg=dict(embed_dims=256, feedforward_channels=2048, ffn_drop=0.0)),
+            layer_cfg=dict(self_attn_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True),
+                           cross_attn_cfg=dict(embed_dims=256, batch_first=True, dropout=0.0),
+                           ffn_cfg=dict(embed_dims=256, feedforward_channels=2048, ffn_drop=0.0)),
             post_norm_cfg=None),
         positional_encoding=dict(num_feats=128, normalize=True, offset=-0.5),
-        bbox_head=dict(
-            type='DetrxCoDeformableDETRHead',
-            num_classes=num_classes,
-            sync_cls_avg_factor=True,
-            loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
-            loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}}),
+        bbox_head=dict(type='DetrxCoDeformableDETRHead', num_classes=num_classes, sync_cls_avg_factor=True,
+                       loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
+                       loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}}),
         train_cfg=dict(assigner={{_base_.focal_hungarian_assigner}}),
         test_cfg=dict(max_per_img=100)),
     memory_neck=dict(type='DetrxCoMemoryNeck', num_extra_levels=1),

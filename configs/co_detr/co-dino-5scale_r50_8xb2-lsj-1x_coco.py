@@ -19,17 +19,14 @@ ffn_cfg = dict(embed_dims=256, feedforward_channels=2048, ffn_drop=0.0, act_cfg=
 
 model = dict(
     type='DetrxCoDETR',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True, pad_mask=True,
-        batch_augments=[dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)]),
-    backbone=dict(
-        type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=1,
-        norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
-    neck=dict(
-        type='ChannelMapper', in_channels=[256, 512, 1024, 2048], kernel_size=1, out_channels=256,
-        act_cfg=None, norm_cfg=dict(type='GN', num_groups=32), num_outs=5),
+    data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                           bgr_to_rgb=True, pad_mask=True,
+                           batch_augments=[dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)]),
+    backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=1,
+                  norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='pytorch',
+                  init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    neck=dict(type='ChannelMapper', in_channels=[256, 512, 1024, 2048], kernel_size=1, out_channels=256, act_cfg=None,
+              norm_cfg=dict(type='GN', num_groups=32), num_outs=5),
     # The base detector: mmdet's DINO with a head that also trains the positive query groups.
     query_head=dict(
         type='DINO',
@@ -40,23 +37,17 @@ model = dict(
         encoder=dict(
             num_layers=6,
             # num_cp=6 checkpoints the encoder layers (needs fairscale), as the reference's with_cp
-            layer_cfg=dict(
-                self_attn_cfg=dict(embed_dims=256, num_levels=5, dropout=0.0),
-                ffn_cfg=ffn_cfg)),
+            layer_cfg=dict(self_attn_cfg=dict(embed_dims=256, num_levels=5, dropout=0.0), ffn_cfg=ffn_cfg)),
         decoder=dict(
             num_layers=num_dec_layers,
             return_intermediate=True,
-            layer_cfg=dict(
-                self_attn_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0),
-                cross_attn_cfg=dict(embed_dims=256, num_levels=5, dropout=0.0),
-                ffn_cfg=ffn_cfg),
+            layer_cfg=dict(self_attn_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0),
+                           cross_attn_cfg=dict(embed_dims=256, num_levels=5, dropout=0.0), ffn_cfg=ffn_cfg),
             post_norm_cfg=None),
         positional_encoding=dict(num_feats=128, normalize=True, offset=0.0, temperature=20),
-        bbox_head=dict(
-            type='DetrxCoDINOHead',
-            num_classes=num_classes,
-            loss_cls=dict(type='QualityFocalLoss', use_sigmoid=True, beta=2.0, loss_weight=1.0),
-            loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}}),
+        bbox_head=dict(type='DetrxCoDINOHead', num_classes=num_classes,
+                       loss_cls=dict(type='QualityFocalLoss', use_sigmoid=True, beta=2.0, loss_weight=1.0),
+                       loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}}),
         dn_cfg=dict(label_noise_scale=0.5, box_noise_scale=1.0,
                     group_cfg=dict(dynamic=True, num_groups=None, num_dn_queries=100)),
         train_cfg=dict(assigner={{_base_.focal_hungarian_assigner}}),
@@ -104,12 +95,9 @@ test_dataloader = val_dataloader
 val_evaluator = dict(metric='bbox')
 test_evaluator = val_evaluator
 
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-4),
-    clip_grad=dict(max_norm=0.1, norm_type=2),
-    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
+optim_wrapper = dict(_delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-4),
+                     clip_grad=dict(max_norm=0.1, norm_type=2),
+                     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
 max_epochs = 12
 train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
 param_scheduler = [

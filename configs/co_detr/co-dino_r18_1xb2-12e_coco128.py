@@ -14,8 +14,7 @@ custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'],
 model = dict(
     num_classes=80,
     data_preprocessor=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375]),
-    backbone=dict(
-        _delete_=True, type='ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3), frozen_stages=-1,
-        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True), norm_eval=False, style='pytorch',
-        init_cfg=None),
+    backbone=dict(_delete_=True, type='ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3), frozen_stages=-1,
+                  norm_cfg=dict(type='GN', num_groups=32, requires_grad=True), norm_eval=False, style='pytorch',
+                  init_cfg=None),
     neck=dict(in_channels=[128, 256, 512]))

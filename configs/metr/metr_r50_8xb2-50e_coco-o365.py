@@ -16,24 +16,19 @@ model = dict(
     num_queries=300,
     num_categories=20,
     with_box_refine=False,
-    label_spaces=dict(
-        coco=dict(embeddings=embeddings_dir + 'coco_minilm-l6.pt', classes=None),
-        o365=dict(embeddings=embeddings_dir + 'o365_minilm-l6.pt', classes=None)),
-    backbone=dict(
-        depth=50, frozen_stages=1, norm_cfg=dict(_delete_=True, type='BN', requires_grad=False), norm_eval=True,
-        init_cfg=dict(_delete_=True, type='Pretrained', checkpoint='torchvision://resnet50')),
+    label_spaces=dict(coco=dict(embeddings=embeddings_dir + 'coco_minilm-l6.pt', classes=None),
+                      o365=dict(embeddings=embeddings_dir + 'o365_minilm-l6.pt', classes=None)),
+    backbone=dict(depth=50, frozen_stages=1, norm_cfg=dict(_delete_=True, type='BN', requires_grad=False),
+                  norm_eval=True, init_cfg=dict(_delete_=True, type='Pretrained', checkpoint='torchvision://resnet50')),
     neck=dict(in_channels=[512, 1024, 2048], out_channels=embed_dims),
     encoder=dict(
         num_layers=6,
-        layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=embed_dims),
-            ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=1024))),
+        layer_cfg=dict(self_attn_cfg=dict(embed_dims=embed_dims),
+                       ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=1024))),
     decoder=dict(
         num_layers=6,
-        layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=embed_dims),
-            cross_attn_cfg=dict(embed_dims=embed_dims),
-            ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=1024))),
+        layer_cfg=dict(self_attn_cfg=dict(embed_dims=embed_dims), cross_attn_cfg=dict(embed_dims=embed_dims),
+                       ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=1024))),
     positional_encoding=dict(num_feats=embed_dims // 2),
     category_extractor=dict(num_layers=2, feedforward_channels=1024),
     bbox_head=dict(embed_dims=embed_dims))

@@ -21,14 +21,8 @@ model = dict(
             cross_attn_cfg=dict(type='CondDETRCrossAttention', embed_dims=embed_dims, num_heads=8, attn_drop=0.1,
                                 proj_drop=0.1),
             ffn_cfg=ffn_cfg)),
-    bbox_head=dict(
-        _delete_=True,
-        type='UPCondDETRHead',
-        num_classes=1,
-        embed_dims=embed_dims,
-        patch_channels=2048,
-        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
-        loss_bbox={{_base_.l1_loss_bbox}},
-        loss_iou={{_base_.giou_loss_iou}},
-        loss_feature=dict(type='FeatureReconstructionLoss', loss_weight=1.0)),
+    bbox_head=dict(_delete_=True, type='UPCondDETRHead', num_classes=1, embed_dims=embed_dims, patch_channels=2048,
+                   loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
+                   loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}},
+                   loss_feature=dict(type='FeatureReconstructionLoss', loss_weight=1.0)),
     train_cfg=dict(assigner={{_base_.batched_focal_hungarian_assigner}}))

@@ -12,11 +12,7 @@ _base_ = ['./up-conditional-detr_lite0_1xb4-20e_pretrain-coco128-bccd.py', '../_
 model = dict(
     type='UPDETR',
     decoder={{_base_.detr_decoder}},
-    bbox_head=dict(
-        _delete_=True,
-        type='UPDETRHead',
-        num_classes=1,
-        embed_dims=128,
-        patch_channels={{_base_.backbone_channels}},
-        loss_feature=dict(type='FeatureReconstructionLoss', loss_weight=1.0)),
+    bbox_head=dict(_delete_=True, type='UPDETRHead', num_classes=1, embed_dims=128,
+                   patch_channels={{_base_.backbone_channels}},
+                   loss_feature=dict(type='FeatureReconstructionLoss', loss_weight=1.0)),
     train_cfg=dict(assigner={{_base_.detr_assigner}}))

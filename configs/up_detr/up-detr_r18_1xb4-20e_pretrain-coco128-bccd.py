@@ -13,12 +13,8 @@ custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'],
 backbone_channels = 512
 model = dict(
     type='UPDETR',
-    patch_encoder=dict(
-        type='QueryPatchEncoder', in_channels=backbone_channels, num_patches={{ _base_.num_patches }},
-        mask_ratio=0.1, query_shuffle=True),
-    bbox_head=dict(
-        type='UPDETRHead',
-        num_classes=1,
-        patch_channels=backbone_channels,
-        loss_feature=dict(type='FeatureReconstructionLoss', loss_weight=1.0)))
+    patch_encoder=dict(type='QueryPatchEncoder', in_channels=backbone_channels, num_patches={{ _base_.num_patches }},
+                       mask_ratio=0.1, query_shuffle=True),
+    bbox_head=dict(type='UPDETRHead', num_classes=1, patch_channels=backbone_channels,
+                   loss_feature=dict(type='FeatureReconstructionLoss', loss_weight=1.0)))
 default_hooks = dict(checkpoint=dict(interval=5))

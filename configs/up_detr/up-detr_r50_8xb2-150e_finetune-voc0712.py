@@ -24,15 +24,9 @@ train_dataloader = dict(
                  data_prefix=dict(sub_data_root='VOC2012/')),
         ]))
 val_dataloader = dict(
-    dataset=dict(
-        _delete_=True,
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='VOC2007/ImageSets/Main/test.txt',
-        data_prefix=dict(sub_data_root='VOC2007/'),
-        test_mode=True,
-        pipeline={{ _base_.test_pipeline }},
-        backend_args=None))
+    dataset=dict(_delete_=True, type=dataset_type, data_root=data_root, ann_file='VOC2007/ImageSets/Main/test.txt',
+                 data_prefix=dict(sub_data_root='VOC2007/'), test_mode=True, pipeline={{ _base_.test_pipeline }},
+                 backend_args=None))
 test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='VOCMetric', metric='mAP', eval_mode='11points')
 test_evaluator = val_evaluator

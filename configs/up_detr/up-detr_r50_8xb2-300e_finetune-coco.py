@@ -15,9 +15,8 @@ model = dict(backbone=dict(init_cfg=None))  # the backbone comes from load_from
 max_epochs = 300
 train_cfg = dict(max_epochs=max_epochs)
 # backbone 5e-5 = 0.5 x the base lr 1e-4 (the reference's --lr_backbone 5e-5)
-optim_wrapper = dict(
-    optimizer=dict(lr=1e-4),
-    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.5, decay_mult=1.0)}))
+optim_wrapper = dict(optimizer=dict(lr=1e-4),
+                     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.5, decay_mult=1.0)}))
 param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[200], gamma=0.1)
 ]

@@ -24,42 +24,23 @@ attn_cfg = dict(type='MultiheadAttention', embed_dims=embed_dims, num_heads=8, d
 model = dict(
     type='UPDETR',
     num_queries=100,
-    data_preprocessor=dict(
-        type='DetDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_size_divisor=1),
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(3, ),
-        frozen_stages=1,
-        norm_cfg=dict(type='BN', requires_grad=False),
-        norm_eval=True,
-        style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
-    neck=dict(
-        type='ChannelMapper',
-        in_channels=[backbone_channels],
-        kernel_size=1,
-        out_channels=embed_dims,
-        act_cfg=None,
-        norm_cfg=None,
-        num_outs=1),
-    encoder=dict(
-        type='ModularDETREncoder', num_layers=6,
-        layer_cfg=dict(type='ModularDETREncoderLayer', self_attn_cfg=attn_cfg, ffn_cfg=ffn_cfg)),
+    data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                           bgr_to_rgb=True, pad_size_divisor=1),
+    backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(3, ), frozen_stages=1,
+                  norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='pytorch',
+                  init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    neck=dict(type='ChannelMapper', in_channels=[backbone_channels], kernel_size=1, out_channels=embed_dims,
+              act_cfg=None, norm_cfg=None, num_outs=1),
+    encoder=dict(type='ModularDETREncoder', num_layers=6,
+                 layer_cfg=dict(type='ModularDETREncoderLayer', self_attn_cfg=attn_cfg, ffn_cfg=ffn_cfg)),
     decoder=dict(
         type='ModularDETRDecoder', num_layers=6, return_intermediate=True,
         layer_cfg=dict(type='ModularDETRDecoderLayer', self_attn_cfg=attn_cfg, cross_attn_cfg=attn_cfg,
                        ffn_cfg=ffn_cfg)),
     positional_encoding=dict(type='SinePositionalEncoding', num_feats=embed_dims // 2, normalize=True),
     # the pooled backbone feature of every query patch, projected to embed_dims, is added to its group's queries
-    patch_encoder=dict(
-        type='QueryPatchEncoder', in_channels=backbone_channels, num_patches=num_patches, mask_ratio=0.1,
-        query_shuffle=True),
+    patch_encoder=dict(type='QueryPatchEncoder', in_channels=backbone_channels, num_patches=num_patches, mask_ratio=0.1,
+                       query_shuffle=True),
     # match / no-match (softmax over object and no-object, weight 0.1), boxes, feature reconstruction
     bbox_head=dict(
         type='UPDETRHead',

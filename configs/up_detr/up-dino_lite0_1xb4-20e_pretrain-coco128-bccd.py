@@ -11,7 +11,5 @@
 # (or Co-DETR fine-tuning: ./co-up-dino_lite0_1xb2-14e_finetune-bccd.py, docs/composition.md)
 _base_ = ['../_base_/models/dino_lite0.py', '../_base_/up-detr_lite0_pretrain.py']
 
-model = dict(
-    type='UPDINO',
-    patch_encoder={{_base_.up_patch_encoder}},
-    bbox_head=dict(type='UPDINOHead', num_classes=1, patch_channels={{_base_.backbone_channels}}))
+model = dict(type='UPDINO', patch_encoder={{_base_.up_patch_encoder}},
+             bbox_head=dict(type='UPDINOHead', num_classes=1, patch_channels={{_base_.backbone_channels}}))

@@ -27,28 +27,17 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='ImageSets/Main/train.txt',
-        data_prefix=dict(sub_data_root=''),
-        filter_cfg=dict(filter_empty_gt=True, min_size=1),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
+    dataset=dict(type=dataset_type, data_root=data_root, ann_file='ImageSets/Main/train.txt',
+                 data_prefix=dict(sub_data_root=''), filter_cfg=dict(filter_empty_gt=True, min_size=1),
+                 pipeline=train_pipeline, backend_args=backend_args))
 val_dataloader = dict(
     batch_size=1,
     num_workers=1,
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='ImageSets/Main/val.txt',
-        data_prefix=dict(sub_data_root=''),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+    dataset=dict(type=dataset_type, data_root=data_root, ann_file='ImageSets/Main/val.txt',
+                 data_prefix=dict(sub_data_root=''), test_mode=True, pipeline=test_pipeline, backend_args=backend_args))
 test_dataloader = dict(val_dataloader, dataset=dict(val_dataloader['dataset'], ann_file='ImageSets/Main/test.txt'))
 
 val_evaluator = dict(type='VOCMetric', metric='mAP', eval_mode='area')

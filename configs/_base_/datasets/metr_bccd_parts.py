@@ -18,19 +18,10 @@ bccd_test_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
-bccd_train_dataset = dict(
-    type='BCCDDataset',
-    data_root=bccd_data_root,
-    ann_file='ImageSets/Main/train.txt',
-    data_prefix=dict(sub_data_root=''),
-    filter_cfg=dict(filter_empty_gt=True, min_size=1),
-    pipeline=bccd_train_pipeline)
-bccd_val_dataset = dict(
-    type='BCCDDataset',
-    data_root=bccd_data_root,
-    ann_file='ImageSets/Main/val.txt',
-    data_prefix=dict(sub_data_root=''),
-    test_mode=True,
-    pipeline=bccd_test_pipeline)
+bccd_train_dataset = dict(type='BCCDDataset', data_root=bccd_data_root, ann_file='ImageSets/Main/train.txt',
+                          data_prefix=dict(sub_data_root=''), filter_cfg=dict(filter_empty_gt=True, min_size=1),
+                          pipeline=bccd_train_pipeline)
+bccd_val_dataset = dict(type='BCCDDataset', data_root=bccd_data_root, ann_file='ImageSets/Main/val.txt',
+                        data_prefix=dict(sub_data_root=''), test_mode=True, pipeline=bccd_test_pipeline)
 bccd_test_dataset = dict(bccd_val_dataset, ann_file='ImageSets/Main/test.txt')
 bccd_metric = dict(type='VOCMetric', metric='mAP', eval_mode='area')

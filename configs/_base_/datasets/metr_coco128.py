@@ -11,8 +11,7 @@ metr_val_dataset = dict(
     type='MultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.coco128_val_dataset}}])
 metr_test_dataset = dict(
     type='MultiLabelSpaceDataset', label_spaces=metr_label_spaces, datasets=[{{_base_.coco128_test_dataset}}])
-metr_evaluator = dict(
-    type='MultiLabelSpaceMetric', metrics=dict(coco128={{_base_.coco128_metric}}))
+metr_evaluator = dict(type='MultiLabelSpaceMetric', metrics=dict(coco128={{_base_.coco128_metric}}))
 
 train_dataloader = dict(dataset=metr_train_dataset)
 val_dataloader = dict(dataset=metr_val_dataset)

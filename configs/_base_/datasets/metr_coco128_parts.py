@@ -19,20 +19,12 @@ coco128_test_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
-coco128_train_dataset = dict(
-    type='DetrxCocoDataset',
-    data_root=coco128_data_root,
-    ann_file='annotations/instances_train2017.json',
-    data_prefix=dict(img='train2017/'),
-    filter_cfg=dict(filter_empty_gt=True, min_size=1),
-    pipeline=coco128_train_pipeline)
-coco128_val_dataset = dict(
-    type='DetrxCocoDataset',
-    data_root=coco128_data_root,
-    ann_file='annotations/instances_val2017.json',
-    data_prefix=dict(img='train2017/'),
-    test_mode=True,
-    pipeline=coco128_test_pipeline)
+coco128_train_dataset = dict(type='DetrxCocoDataset', data_root=coco128_data_root,
+                             ann_file='annotations/instances_train2017.json', data_prefix=dict(img='train2017/'),
+                             filter_cfg=dict(filter_empty_gt=True, min_size=1), pipeline=coco128_train_pipeline)
+coco128_val_dataset = dict(type='DetrxCocoDataset', data_root=coco128_data_root,
+                           ann_file='annotations/instances_val2017.json', data_prefix=dict(img='train2017/'),
+                           test_mode=True, pipeline=coco128_test_pipeline)
 coco128_test_dataset = coco128_val_dataset
 coco128_metric = dict(
     type='CocoMetric', ann_file=coco128_data_root + 'annotations/instances_val2017.json', metric='bbox')

@@ -20,8 +20,5 @@ train_pipeline = [
 train_dataloader = dict(
     batch_size=4,
     num_workers=1,
-    dataset=dict(
-        data_root=data_root,
-        data_prefix=dict(img=''),
-        img_dirs=['coco128/train2017/', 'bccd/BCCD/JPEGImages/'],
-        pipeline=train_pipeline))
+    dataset=dict(data_root=data_root, data_prefix=dict(img=''),
+                 img_dirs=['coco128/train2017/', 'bccd/BCCD/JPEGImages/'], pipeline=train_pipeline))

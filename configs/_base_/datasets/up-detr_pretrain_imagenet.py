@@ -36,12 +36,8 @@ train_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img='train/'),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
+    dataset=dict(type=dataset_type, data_root=data_root, data_prefix=dict(img='train/'), pipeline=train_pipeline,
+                 backend_args=backend_args))
 # pre-training has no evaluation
 val_dataloader = None
 val_evaluator = None

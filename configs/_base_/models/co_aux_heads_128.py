@@ -24,9 +24,8 @@ co_rpn_head = dict(
 co_rpn_proposal = dict(nms_pre=1000, max_per_img=300, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)
 co_roi_head = dict(
     type='DetrxCoStandardRoIHead',
-    bbox_roi_extractor=dict(
-        type='SingleRoIExtractor', roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
-        out_channels=_co_dims, featmap_strides=co_strides[:4], finest_scale=56),
+    bbox_roi_extractor=dict(type='SingleRoIExtractor', roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
+                            out_channels=_co_dims, featmap_strides=co_strides[:4], finest_scale=56),
     bbox_head=dict(
         type='Shared2FCBBoxHead', in_channels=_co_dims, fc_out_channels=256, roi_feat_size=7, reg_class_agnostic=False,
         reg_decoded_bbox=True,

