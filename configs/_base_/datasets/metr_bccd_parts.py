@@ -5,19 +5,12 @@ bccd_data_root = '{{ fileDirname }}/../../../data/bccd/BCCD/'
 bccd_img_scale = (512, 384)  # images are 640x480; same as coco128_img_scale
 bccd_class_embeddings = '{{ fileDirname }}/../../../data/class_embeddings/bccd_minilm-l6.pt'
 
-bccd_train_pipeline = [
-    dict(type='DetrxLoadImageFromFile', backend_args=None),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=bccd_img_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-bccd_test_pipeline = [
-    dict(type='DetrxLoadImageFromFile', backend_args=None),
-    dict(type='Resize', scale=bccd_img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
+bccd_load = dict(type='DetrxLoadImageFromFile', backend_args=None)
+bccd_resize = dict(type='Resize', scale=bccd_img_scale, keep_ratio=True)
+bccd_train_pipeline = [bccd_load, dict(type='LoadAnnotations', with_bbox=True), bccd_resize,
+                        dict(type='RandomFlip', prob=0.5), dict(type='PackDetInputs')]
+bccd_pack_test = dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+bccd_test_pipeline = [bccd_load, bccd_resize, dict(type='LoadAnnotations', with_bbox=True), bccd_pack_test]
 bccd_train_dataset = dict(type='BCCDDataset', data_root=bccd_data_root, ann_file='ImageSets/Main/train.txt',
                           data_prefix=dict(sub_data_root=''), filter_cfg=dict(filter_empty_gt=True, min_size=1),
                           pipeline=bccd_train_pipeline)

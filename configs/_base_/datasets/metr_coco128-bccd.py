@@ -9,17 +9,11 @@ _base_ = ['./metr_loaders.py', './metr_coco128_parts.py', './metr_bccd_parts.py'
 
 metr_label_spaces = ['coco128', 'bccd']
 metr_class_embeddings = dict(coco128={{_base_.coco128_class_embeddings}}, bccd={{_base_.bccd_class_embeddings}})
-metr_train_dataset = dict(type='MultiLabelSpaceDataset', label_spaces=metr_label_spaces,
-                          datasets=[{{_base_.coco128_train_dataset}}, {{_base_.bccd_train_dataset}}])
-metr_val_dataset = dict(type='MultiLabelSpaceDataset', label_spaces=metr_label_spaces,
-                        datasets=[{{_base_.coco128_val_dataset}}, {{_base_.bccd_val_dataset}}])
-metr_test_dataset = dict(type='MultiLabelSpaceDataset', label_spaces=metr_label_spaces,
-                         datasets=[{{_base_.coco128_test_dataset}}, {{_base_.bccd_test_dataset}}])
-metr_evaluator = dict(type='MultiLabelSpaceMetric',
-                      metrics=dict(coco128={{_base_.coco128_metric}}, bccd={{_base_.bccd_metric}}))
-
-train_dataloader = dict(dataset=metr_train_dataset)
-val_dataloader = dict(dataset=metr_val_dataset)
-test_dataloader = dict(dataset=metr_test_dataset)
-val_evaluator = metr_evaluator
-test_evaluator = metr_evaluator
+train_dataloader = dict(dataset=dict(label_spaces=metr_label_spaces,
+                                     datasets=[{{_base_.coco128_train_dataset}}, {{_base_.bccd_train_dataset}}]))
+val_dataloader = dict(dataset=dict(label_spaces=metr_label_spaces,
+                                   datasets=[{{_base_.coco128_val_dataset}}, {{_base_.bccd_val_dataset}}]))
+test_dataloader = dict(dataset=dict(label_spaces=metr_label_spaces,
+                                    datasets=[{{_base_.coco128_test_dataset}}, {{_base_.bccd_test_dataset}}]))
+val_evaluator = dict(metrics=dict(coco128={{_base_.coco128_metric}}, bccd={{_base_.bccd_metric}}))
+test_evaluator = val_evaluator

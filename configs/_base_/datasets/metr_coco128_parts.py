@@ -6,19 +6,13 @@ coco128_data_root = '{{ fileDirname }}/../../../data/coco128/'
 coco128_img_scale = (512, 384)  # (w, h) upper bound, keep ratio; same as bccd_img_scale
 coco128_class_embeddings = '{{ fileDirname }}/../../../data/class_embeddings/coco_minilm-l6.pt'
 
-coco128_train_pipeline = [
-    dict(type='DetrxLoadImageFromFile', backend_args=None),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=coco128_img_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-coco128_test_pipeline = [
-    dict(type='DetrxLoadImageFromFile', backend_args=None),
-    dict(type='Resize', scale=coco128_img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
+coco128_load = dict(type='DetrxLoadImageFromFile', backend_args=None)
+coco128_resize = dict(type='Resize', scale=coco128_img_scale, keep_ratio=True)
+coco128_train_pipeline = [coco128_load, dict(type='LoadAnnotations', with_bbox=True), coco128_resize,
+                        dict(type='RandomFlip', prob=0.5), dict(type='PackDetInputs')]
+coco128_pack_test = dict(type='PackDetInputs',
+                         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+coco128_test_pipeline = [coco128_load, coco128_resize, dict(type='LoadAnnotations', with_bbox=True), coco128_pack_test]
 coco128_train_dataset = dict(type='DetrxCocoDataset', data_root=coco128_data_root,
                              ann_file='annotations/instances_train2017.json', data_prefix=dict(img='train2017/'),
                              filter_cfg=dict(filter_empty_gt=True, min_size=1), pipeline=coco128_train_pipeline)
