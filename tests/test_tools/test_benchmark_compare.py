@@ -178,3 +178,45 @@ def test_import_package_from_loads_a_package_with_relative_imports_without_sys_p
     with pytest.raises(RuntimeError, match='broken'):
         import_package_from(str(pkg), 'detrx_test_codetr')
     assert 'detrx_test_codetr' not in sys.modules
+
+
+def test_seed_summary_mean_spread_direction_and_reach():
+    from tools.bench.convergence import seed_summary
+    per_seed = {
+        0: dict(A={1: 0.0, 2: 0.1, 3: 0.2}, B={1: 0.2, 2: 0.4, 3: 0.5}),
+        1: dict(A={1: 0.0, 2: 0.3, 3: 0.4}, B={1: 0.1, 2: 0.3, 3: 0.6, 4: 0.9}),  # epoch 4: not in every run
+    }
+    s = seed_summary(per_seed)
+    assert s['seeds'] == [0, 1] and sorted(s['epochs']['A']) == [1, 2, 3] and s['last_epoch'] == 3
+    assert s['epochs']['A'][2] == dict(mean=0.2, min=0.1, max=0.3)
+    assert s['final']['B'] == dict(mean=0.55, min=0.5, max=0.6)
+    assert s['direction'] == 'B > A'  # B's min 0.5 > A's max 0.4
+    assert s['a_reaches_b_final'] is None and s['b_reaches_a_final'] == 2  # B's mean 0.35 >= A's final 0.3
+    per_seed[1]['A'][3] = 0.55  # A's max now overlaps B's min
+    assert seed_summary(per_seed)['direction'] == 'within the seed spread'
+    with pytest.raises(ValueError, match='no seeds'):
+        seed_summary({})
+
+
+def test_convergence_seeds_summarises_finished_runs(tmp_path):
+    """--seeds with --resume-existing on finished runs: nothing is trained, the table, plot and JSON summarise them."""
+    wd = tmp_path / 'wd'
+    a_stem = osp.splitext(osp.basename(TINY_CONFIG))[0]
+    b_stem = osp.splitext(osp.basename(TINY_DETR))[0]
+    for seed, (a, b) in {0: ([0.1, 0.2], [0.0, 0.05]), 1: ([0.15, 0.3], [0.01, 0.02])}.items():
+        for tag, stem, vals in (('a', a_stem, a), ('b', b_stem, b)):
+            vis = wd / f'seed{seed}' / f'{tag}_{stem}' / '20261203_000000' / 'vis_data'
+            vis.mkdir(parents=True)
+            rows = [dict(loss=1.0, step=1)] + [{'coco/bbox_mAP': v, 'step': e} for e, v in enumerate(vals, 1)]
+            (vis / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in rows) + '\n')
+    png, js = tmp_path / 'seeds.png', tmp_path / 'seeds.json'
+    proc = run_cmd([PY, 'tools/benchmark.py', 'convergence', TINY_CONFIG, TINY_DETR, '--epochs', '2', '--seeds', '0',
+                    '1', '--work-dir', str(wd), '--out', str(png), '--json', str(js), '--resume-existing'], env=ENV)
+    assert_ok(proc)
+    assert 'train.py' not in proc.stderr and proc.stderr.count('reusing the finished run') == 4
+    assert '| 2 | 0.2500 [0.2000, 0.3000] | 0.0350 [0.0200, 0.0500] |' in proc.stdout
+    assert "epoch 2: A > B; A reaches B's final mean at epoch 1" in proc.stdout
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    res = json.loads(js.read_text())
+    assert res['summary']['direction'] == 'A > B' and sorted(res['runs']) == ['0', '1']
+    assert res['runs']['1']['A']['values'] == {'1': 0.15, '2': 0.3}

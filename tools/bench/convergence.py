@@ -7,6 +7,10 @@ metric of every epoch is read from the runs' ``<timestamp>/vis_data/scalars.json
 ``pascal_voc/mAP`` (whichever the runs logged), or ``--metric KEY``. The PNG (``--out``) shows the metric
 against the epoch for both; stdout gets a markdown table with one row per epoch.
 
+``--seeds S1 S2 ...`` trains the pair once per seed (in ``<work-dir>/seed<S>/``) and reports, per epoch, the mean and
+min-max over seeds of each side, the direction of the last epoch's gap only where it exceeds the seed spread, and
+the epoch at which A's mean first reaches B's final mean (e.g. DETR vs Conditional DETR's convergence claim).
+
 ``--resume-existing`` reuses the runs already in the work folders: a run that has the metric of every epoch
 is not trained again, a run with checkpoints continues from its latest one (``tools/train.py --resume``).
 Without it every run starts from scratch.
@@ -25,7 +29,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ._common import load_any_config, resolve_any_config
 
@@ -47,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--metric', help=f'scalar to compare (default: the first of {", ".join(KNOWN_METRICS)} '
                         'that the runs logged)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seeds', type=int, nargs='+', metavar='SEED',
+                        help='train both configs once per seed (runs in <work-dir>/seed<SEED>/) and report the mean '
+                        'and min-max of every epoch, the direction of the final gap against the seed spread and '
+                        'the epoch at which A first reaches B\'s final value')
     parser.add_argument('--no-pretrained', action='store_true',
                         help='set every init_cfg that loads a checkpoint to None (offline machines)')
     parser.add_argument('--resume-existing', action='store_true',
@@ -143,9 +151,16 @@ def plot(curves: Dict[str, Dict[int, float]], metric: str, out: str, title: str)
     plt.close(fig)
 
 
-def main(args: argparse.Namespace) -> None:
-    if args.epochs < 1:
-        sys.exit('error: --epochs must be at least 1')
+Curves = Dict[str, Dict[int, float]]  # tag ('A' / 'B') -> epoch -> metric
+
+
+def train_pair(args: argparse.Namespace, seed: int, work_dir: str) -> Tuple[Dict[str, dict], Curves, str]:
+    """Trains (or reuses, with ``--resume-existing``) configs A and B with ``seed`` under ``work_dir``.
+
+    Returns:
+        tuple: the runs (config, label, options, work_dir per tag), their curves (tag -> epoch -> metric) and the
+        metric name.
+    """
     runs = {}
     for tag, config, extra in (('A', args.config_a, args.cfg_options_a), ('B', args.config_b, args.cfg_options_b)):
         try:
@@ -154,7 +169,7 @@ def main(args: argparse.Namespace) -> None:
             sys.exit(f'error: {e}')
         stem = osp.splitext(osp.basename(path))[0]
         options = [f'train_cfg.max_epochs={args.epochs}', 'train_cfg.val_interval=1',
-                   f'randomness.seed={args.seed}'] + list(args.cfg_options) + list(extra)
+                   f'randomness.seed={seed}'] + list(args.cfg_options) + list(extra)
         if '::' in config:
             options.append(f'default_scope={config.partition("::")[0]}')
         if args.no_pretrained:
@@ -162,13 +177,14 @@ def main(args: argparse.Namespace) -> None:
             cfg = load_any_config(config)
             options += [f'{k}=None' for k in pretrained_init_keys(cfg.model)]
         runs[tag] = dict(config=config, path=path, label=f'{tag}: {stem}', options=options,
-                         work_dir=osp.join(args.work_dir, f'{tag.lower()}_{stem}'))
+                         work_dir=osp.join(work_dir, f'{tag.lower()}_{stem}'))
 
     metric = args.metric
     for tag, run in runs.items():
         wd = run['work_dir']
         os.makedirs(wd, exist_ok=True)
         before = scalar_files(wd)
+        log_file = osp.join(work_dir, f'{tag.lower()}.log')
         if args.resume_existing and before:
             rows = read_val_rows(before)
             done = per_epoch(rows, detect_metric(rows, metric)) if rows and _has_metric(rows, metric) else {}
@@ -176,12 +192,10 @@ def main(args: argparse.Namespace) -> None:
                 progress(f'{tag}: reusing the finished run in {wd}')
                 continue
             has_ckpt = bool(glob.glob(osp.join(wd, 'epoch_*.pth')))
-            run_training(run['path'], wd, run['options'], has_ckpt, osp.join(args.work_dir, f'{tag.lower()}.log'),
-                         tag)
+            run_training(run['path'], wd, run['options'], has_ckpt, log_file, tag)
         else:
-            run_training(run['path'], wd, run['options'], False, osp.join(args.work_dir, f'{tag.lower()}.log'), tag)
-            new = [f for f in scalar_files(wd) if f not in before]
-            run['files'] = new
+            run_training(run['path'], wd, run['options'], False, log_file, tag)
+            run['files'] = [f for f in scalar_files(wd) if f not in before]
     curves = {}
     for tag, run in runs.items():
         files = run.get('files') or scalar_files(run['work_dir'])
@@ -191,7 +205,15 @@ def main(args: argparse.Namespace) -> None:
         metric = detect_metric(rows, metric)
         values = per_epoch(rows, metric)
         curves[tag] = {e: v for e, v in values.items() if e <= args.epochs}
+    return runs, curves, metric
 
+
+def main(args: argparse.Namespace) -> None:
+    if args.epochs < 1:
+        sys.exit('error: --epochs must be at least 1')
+    if args.seeds:
+        return main_seeds(args)
+    runs, curves, metric = train_pair(args, args.seed, args.work_dir)
     out = args.out or osp.join(args.work_dir, 'convergence.png')
     title = f'{runs["A"]["label"]} vs {runs["B"]["label"]} (seed {args.seed})'
     plot({runs[t]['label']: curves[t] for t in runs}, metric, out, title)
@@ -208,10 +230,110 @@ def main(args: argparse.Namespace) -> None:
         res = dict(metric=metric, epochs=args.epochs, seed=args.seed, plot=out,
                    runs={t: dict(config=r['config'], work_dir=r['work_dir'], cfg_options=r['options'],
                                  values={str(e): v for e, v in sorted(curves[t].items())}) for t, r in runs.items()})
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(res, f, indent=2)
-        progress(f'wrote {args.json}')
+        _write_json(args.json, res)
+
+
+def seed_summary(per_seed: Dict[int, Curves]) -> dict:
+    """Mean and min-max over seeds of every epoch both sides logged in every seed, and what they say.
+
+    Args:
+        per_seed: seed -> tag ('A' / 'B') -> epoch -> metric.
+
+    Returns:
+        dict: ``epochs`` (tag -> epoch -> {mean, min, max}), ``final`` (the last common epoch's stats per tag),
+        ``direction`` ('B > A', 'A > B': the worse side's max is below the better side's min at the last epoch;
+        else 'within the seed spread'), ``a_reaches_b_final`` (first epoch at which A's mean reaches B's final
+        mean, or None: not within the run) and ``b_reaches_a_final`` (the same the other way).
+    """
+    seeds = sorted(per_seed)
+    if not seeds:
+        raise ValueError('no seeds to summarise')
+    epochs = sorted(set.intersection(*(set(per_seed[s][t]) for s in seeds for t in 'AB')))
+    if not epochs:
+        raise ValueError('the runs share no epoch with a metric')
+    stats = {t: {} for t in 'AB'}
+    for t in 'AB':
+        for e in epochs:
+            vals = [per_seed[s][t][e] for s in seeds]
+            stats[t][e] = dict(mean=sum(vals) / len(vals), min=min(vals), max=max(vals))
+    last = epochs[-1]
+    fa, fb = stats['A'][last], stats['B'][last]
+    if fb['min'] > fa['max']:
+        direction = 'B > A'
+    elif fa['min'] > fb['max']:
+        direction = 'A > B'
+    else:
+        direction = 'within the seed spread'
+
+    def first_reach(tag, target):
+        return next((e for e in epochs if stats[tag][e]['mean'] >= target), None)
+
+    return dict(seeds=seeds, epochs=stats, last_epoch=last, final=dict(A=fa, B=fb), direction=direction,
+                a_reaches_b_final=first_reach('A', fb['mean']), b_reaches_a_final=first_reach('B', fa['mean']))
+
+
+def main_seeds(args: argparse.Namespace) -> None:
+    """``--seeds``: one pair of runs per seed, then :func:`seed_summary` as a table, a plot and JSON."""
+    per_seed, runs_by_seed, metric, labels = {}, {}, None, None
+    for seed in args.seeds:
+        runs, curves, metric = train_pair(args, seed, osp.join(args.work_dir, f'seed{seed}'))
+        per_seed[seed], runs_by_seed[seed] = curves, runs
+        labels = {t: r['label'] for t, r in runs.items()}
+    summary = seed_summary(per_seed)
+    out = args.out or osp.join(args.work_dir, 'convergence.png')
+    plot_seeds(summary, labels, metric, out,
+               f'{labels["A"]} vs {labels["B"]} (seeds {", ".join(map(str, summary["seeds"]))})')
+    progress(f'wrote {out}')
+    print(f'A = {args.config_a}\nB = {args.config_b}\nseeds = {summary["seeds"]}\n')
+    print(f'| epoch | A {metric} mean [min, max] | B {metric} mean [min, max] |')
+    print('|---|---|---|')
+    for e in sorted(summary['epochs']['A']):
+        cells = [_stat_cell(summary['epochs'][t][e]) for t in 'AB']
+        print(f'| {e} | {cells[0]} | {cells[1]} |')
+    reach = summary['a_reaches_b_final']
+    print(f'\nepoch {summary["last_epoch"]}: {summary["direction"]}; A reaches B\'s final mean '
+          + (f'at epoch {reach}' if reach else 'not within the run'))
+    if args.json:
+        res = dict(metric=metric, epochs=args.epochs, plot=out,
+                   summary=dict(summary, epochs={t: {str(e): v for e, v in summary['epochs'][t].items()}
+                                                 for t in 'AB'}),
+                   runs={str(seed): {t: dict(config=r['config'], work_dir=r['work_dir'], cfg_options=r['options'],
+                                             values={str(e): v for e, v in sorted(per_seed[seed][t].items())})
+                                     for t, r in runs_by_seed[seed].items()} for seed in summary['seeds']})
+        _write_json(args.json, res)
+
+
+def _stat_cell(stat: dict) -> str:
+    return f'{stat["mean"]:.4f} [{stat["min"]:.4f}, {stat["max"]:.4f}]'
+
+
+def plot_seeds(summary: dict, labels: Dict[str, str], metric: str, out: str, title: str) -> None:
+    """Mean over seeds per epoch with the min-max band of each side."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for tag in 'AB':
+        stats = summary['epochs'][tag]
+        epochs = sorted(stats)
+        ax.plot(epochs, [stats[e]['mean'] for e in epochs], marker='o', label=f'{labels[tag]} (mean)')
+        ax.fill_between(epochs, [stats[e]['min'] for e in epochs], [stats[e]['max'] for e in epochs], alpha=0.2)
+    ax.set_xlabel('epoch')
+    ax.set_ylabel(metric)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def _write_json(path: str, res: dict) -> None:
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(res, f, indent=2)
+    progress(f'wrote {path}')
 
 
 def _has_metric(rows: List[dict], metric: Optional[str]) -> bool:
