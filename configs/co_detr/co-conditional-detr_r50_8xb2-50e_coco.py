@@ -15,6 +15,7 @@ embed_dims = 256
 model = dict(
     _delete_=True,
     type='DetrxCoDETR',
+    num_classes=num_classes,
     data_preprocessor={{_base_.model.data_preprocessor}},
     backbone={{_base_.model.backbone}},
     neck={{_base_.model.neck}},

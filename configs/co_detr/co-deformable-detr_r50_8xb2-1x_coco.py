@@ -14,6 +14,7 @@ aux_head_loss_weight = num_dec_layers * 2.0  # see the Co-DINO config
 
 model = dict(
     type='DetrxCoDETR',
+    num_classes=num_classes,
     data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                            bgr_to_rgb=True, pad_size_divisor=1),
     backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(1, 2, 3), frozen_stages=1,

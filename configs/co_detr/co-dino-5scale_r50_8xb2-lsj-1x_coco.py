@@ -19,6 +19,7 @@ ffn_cfg = dict(embed_dims=256, feedforward_channels=2048, ffn_drop=0.0, act_cfg=
 
 model = dict(
     type='DetrxCoDETR',
+    num_classes=num_classes,
     data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                            bgr_to_rgb=True, pad_mask=True,
                            batch_augments=[dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)]),

@@ -3,7 +3,8 @@
 # as strides 8-128 (4 encoder levels + the memory neck's extra level). A Co-DETR config lists this file in its
 # `_base_` and sets `rpn_head={{_base_.co_rpn_head}}, roi_head=[{{_base_.co_roi_head}}],
 # bbox_head=[{{_base_.co_atss_head}}], train_cfg=dict(rpn_proposal={{_base_.co_rpn_proposal}})`.
-# ./co_aux_heads_r50_5scale.py: the same on strides 4-128 (Co-DINO 5-scale).
+# ./co_aux_heads_r50_5scale.py: the same on strides 4-128 (Co-DINO 5-scale); ./co_aux_heads_128.py: narrower.
+# `model.num_classes` of DetrxCoDETR sets every head's classes.
 co_strides = [8, 16, 32, 64, 128]
 co_rpn_head = dict(
     type='RPNHead',
@@ -26,7 +27,7 @@ co_roi_head = dict(
     bbox_roi_extractor=dict(type='SingleRoIExtractor', roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
                             out_channels=256, featmap_strides=co_strides[:4], finest_scale=112),
     bbox_head=dict(
-        type='Shared2FCBBoxHead', in_channels=256, fc_out_channels=1024, roi_feat_size=7, num_classes=80,
+        type='Shared2FCBBoxHead', in_channels=256, fc_out_channels=1024, roi_feat_size=7,
         reg_class_agnostic=False, reg_decoded_bbox=True,
         bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.], target_stds=[0.1, 0.1, 0.2, 0.2]),
         loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
@@ -39,7 +40,6 @@ co_roi_head = dict(
     test_cfg=dict(score_thr=0.0, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
 co_atss_head = dict(
     type='DetrxCoATSSHead',
-    num_classes=80,
     in_channels=256,
     stacked_convs=1,
     feat_channels=256,
