@@ -5,7 +5,8 @@
 # Deformable DETR has no mixed query selection nor look-forward-twice, and the positive queries carry no
 # memory features (with_coord_feat); padding of the positive query groups is masked instead of negatives.
 _base_ = ['mmdet::_base_/datasets/coco_detection.py', 'mmdet::_base_/default_runtime.py',
-          '../_base_/models/co_aux_heads_r50.py', '../_base_/models/detr_matching.py']
+          '../_base_/models/co_aux_heads_r50.py', '../_base_/models/detr_matching.py',
+          '../_base_/datasets/detr_multiscale_augment.py']
 custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 
 num_classes = 80
@@ -56,30 +57,7 @@ model = dict(
     test_cfg=dict(eval_module='detr', eval_index=0))
 
 # DETR multi-scale augmentation (with a random-crop branch)
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='RandomChoice',
-        transforms=[
-            [
-                dict(type='RandomChoiceResize',
-                     scales=[(480, 1333), (512, 1333), (544, 1333), (576, 1333), (608, 1333), (640, 1333),
-                             (672, 1333), (704, 1333), (736, 1333), (768, 1333), (800, 1333)],
-                     keep_ratio=True)
-            ],
-            [
-                dict(type='RandomChoiceResize', scales=[(400, 4200), (500, 4200), (600, 4200)], keep_ratio=True),
-                dict(type='RandomCrop', crop_type='absolute_range', crop_size=(384, 600), allow_negative_crop=True),
-                dict(type='RandomChoiceResize',
-                     scales=[(480, 1333), (512, 1333), (544, 1333), (576, 1333), (608, 1333), (640, 1333),
-                             (672, 1333), (704, 1333), (736, 1333), (768, 1333), (800, 1333)],
-                     keep_ratio=True)
-            ]
-        ]),
-    dict(type='PackDetInputs')
-]
+train_pipeline = {{_base_.detr_train_pipeline}}
 train_dataloader = dict(dataset=dict(filter_cfg=dict(filter_empty_gt=False), pipeline=train_pipeline))
 
 optim_wrapper = dict(

@@ -7,6 +7,7 @@
 _base_ = [
     '../_base_/models/metr_r18.py',
     '../_base_/default_runtime.py',
+    '../_base_/datasets/detr_multiscale_augment.py',
 ]
 default_scope = 'mmdet'
 custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
@@ -35,27 +36,7 @@ model = dict(
 
 # ---------------------------------------------------------------- data: COCO + Objects365 v2, local labels
 backend_args = None
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='RandomChoice',
-        transforms=[[
-            dict(type='RandomChoiceResize',
-                 scales=[(480, 1333), (512, 1333), (544, 1333), (576, 1333), (608, 1333), (640, 1333),
-                         (672, 1333), (704, 1333), (736, 1333), (768, 1333), (800, 1333)],
-                 keep_ratio=True)
-        ], [
-            dict(type='RandomChoiceResize', scales=[(400, 4200), (500, 4200), (600, 4200)], keep_ratio=True),
-            dict(type='RandomCrop', crop_type='absolute_range', crop_size=(384, 600), allow_negative_crop=True),
-            dict(type='RandomChoiceResize',
-                 scales=[(480, 1333), (512, 1333), (544, 1333), (576, 1333), (608, 1333), (640, 1333),
-                         (672, 1333), (704, 1333), (736, 1333), (768, 1333), (800, 1333)],
-                 keep_ratio=True)
-        ]]),
-    dict(type='PackDetInputs')
-]
+train_pipeline = {{_base_.detr_train_pipeline}}
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
