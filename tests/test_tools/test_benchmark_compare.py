@@ -220,3 +220,26 @@ def test_convergence_seeds_summarises_finished_runs(tmp_path):
     res = json.loads(js.read_text())
     assert res['summary']['direction'] == 'A > B' and sorted(res['runs']) == ['0', '1']
     assert res['runs']['1']['A']['values'] == {'1': 0.15, '2': 0.3}
+
+
+def test_forwarded_argv_and_step_memory():
+    import argparse
+    from tools.bench._common import forwarded_argv, step_memory
+    args = argparse.Namespace(command='hungarian', memory_worker='ours', batch=2, vary_gts=False, fresh_allocator=True,
+                              seeds=[0, 1], metric=None, weights='w.pth')
+    assert forwarded_argv(args, skip=('weights', )) == ['--batch', '2', '--fresh-allocator', '--seeds', '0', '1']
+    held = []
+    mem = step_memory(lambda: held.append(bytearray(64 << 20)), steps=1)  # 64 MiB, touched: resident
+    assert mem['steps_mib'] >= 60 and mem['peak_mib'] >= mem['rss_before_mib'] + 60
+    assert step_memory(lambda: None, steps=2)['steps_mib'] < 30
+
+
+@pytest.mark.parametrize('command', ['hungarian', 'group-hungarian'])
+def test_assignment_benchmarks_report_peak_memory_of_both(command):
+    proc = run_cmd([PY, 'tools/benchmark.py', command, '--batch', '2', '--queries', '30', '--gts', '5', '--repeats',
+                    '1', '--warmup', '0', '--threads', '1', '--mem-steps', '1'], env=ENV)
+    assert_ok(proc)
+    assert '| growth during the assignments |' in proc.stdout and '| process peak |' in proc.stdout
+    ratio = [line for line in proc.stdout.splitlines() if line.startswith('memory_ratio=')]
+    assert len(ratio) == 1 and float(ratio[0].split('=')[1]) > 0
+    assert proc.stdout.strip().splitlines()[-1].startswith('ratio=')

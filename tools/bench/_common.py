@@ -1,8 +1,13 @@
-"""Small timing helpers shared by the benchmark subcommands: interleaved timing that records the machine's load,
-medians with their spread, and warnings when a number should not be trusted (busy machine, wide spread)."""
+"""Small helpers shared by the benchmark subcommands: interleaved timing that records the machine's load, medians
+with their spread, warnings when a number should not be trusted (busy machine, wide spread), and the peak
+resident memory of a few steps measured in a fresh process per implementation."""
+import argparse
 import importlib.util
-import sys
+import json
 import os
+import resource
+import subprocess
+import sys
 import os.path as osp
 import statistics
 import time
@@ -204,3 +209,99 @@ def import_package_from(directory: str, name: str):
         del sys.modules[name]
         raise
     return module
+
+
+# ---------------------------------------------------------------- peak resident memory
+def _proc_status_kib(field: str) -> Optional[int]:
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_rss_peak() -> int:
+    """Resets the process's resident-set high-water mark where Linux allows it and returns the baseline in
+    bytes: the current RSS after a reset, else the high-water mark so far (``ru_maxrss``)."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')  # 5: reset the peak RSS (VmHWM) to the current RSS, Linux >= 4.0
+        rss = _proc_status_kib('VmRSS')
+        if rss is not None:
+            return rss * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def rss_peak() -> int:
+    """The resident-set high-water mark in bytes (``VmHWM``, else ``ru_maxrss``)."""
+    hwm = _proc_status_kib('VmHWM')
+    return hwm * 1024 if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def step_memory(step: Callable[[], None], steps: int) -> dict:
+    """Peak resident memory of ``steps`` calls of ``step`` in this process: ``rss_before_mib`` (after a garbage
+    collection, where the peak counter is reset), ``peak_mib`` and ``steps_mib`` = their difference (what the steps
+    allocate: activations, gradients, optimizer state, temporaries)."""
+    import gc
+    gc.collect()
+    before = reset_rss_peak()
+    for _ in range(steps):
+        step()
+    peak = rss_peak()
+    return dict(rss_before_mib=before / 2**20, peak_mib=peak / 2**20, steps_mib=(peak - before) / 2**20)
+
+
+def memory_in_subprocesses(subcommand: str, argv: List[str], impls: Tuple[str, ...] = ('ours', 'mmdet')) -> dict:
+    """Runs ``tools/benchmark.py <subcommand> <argv> --memory-worker <impl>`` once per implementation, each in a
+    fresh process (so one's allocations cannot hide the other's), and returns impl -> the JSON its last stdout line
+    holds (:func:`step_memory`)."""
+    script = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'benchmark.py')
+    results = {}
+    for impl in impls:
+        proc = subprocess.run([sys.executable, script, subcommand, *argv, '--memory-worker', impl],
+                              capture_output=True, text=True, env=dict(os.environ))
+        if proc.returncode != 0:
+            raise SystemExit(f'memory worker {impl} of {subcommand} failed:\n{proc.stderr[-3000:]}')
+        results[impl] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return results
+
+
+def forwarded_argv(args, skip: Tuple[str, ...] = ()) -> List[str]:
+    """This run's options as a command line for its memory workers (without the subcommand, the worker choice and
+    ``skip``); flags (booleans) appear only when set."""
+    argv = []
+    for key, value in vars(args).items():
+        if key in ('command', 'memory_worker', *skip):
+            continue
+        flag = f'--{key.replace("_", "-")}'
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, *map(str, value)] if value else []
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+def add_memory_arguments(parser, impls: Tuple[str, ...], what: str = 'steps') -> None:
+    """``--mem-steps`` (0: skip) and the hidden ``--memory-worker`` of a subcommand measuring peak memory."""
+    parser.add_argument('--mem-steps', type=non_negative_int, default=2,
+                        help=f'{what} in the fresh peak-memory process of each implementation (0: skip memory)')
+    parser.add_argument('--memory-worker', choices=impls, help=argparse.SUPPRESS)
+
+
+def print_memory(results: dict, ours: str = 'ours', ref: str = 'mmdet', what: str = 'step') -> float:
+    """Prints the peak-memory rows of :func:`memory_in_subprocesses` and returns ours / ref of the step growth."""
+    print(f'| peak RSS of the {what}s, MiB | {ours} | {ref} | ratio |')
+    print('|---|---|---|---|')
+    for key, label in (('steps_mib', f'growth during the {what}s'), ('peak_mib', 'process peak')):
+        a, b = results[ours][key], results[ref][key]
+        print(f'| {label} | {a:.1f} | {b:.1f} | {a / b if b else float("nan"):.3f} |')
+    ratio = results[ours]['steps_mib'] / results[ref]['steps_mib'] if results[ref]['steps_mib'] else float('nan')
+    print(f'memory_ratio={ratio:.3f}')
+    return ratio

@@ -16,7 +16,7 @@ Time: one call is a full training step (forward, losses, backward, gradient clip
 one fixed batch; the two models are called interleaved so machine noise hits both alike; the same seed
 starts every step (denoising noise, samplers).
 
-Memory: each model runs in its own fresh subprocess (``--worker``), which loads the weights, resets the
+Memory: each model runs in its own fresh subprocess (``--memory-worker``), which loads the weights, resets the
 kernel's peak-RSS counter (``/proc/self/clear_refs``; without it the peak covers the whole process), runs
 ``--mem-steps`` training steps and reports the peak resident set size (VmHWM) and its increase over the RSS
 just before the first step (what the steps allocate: activations, gradients, optimizer state). The memory
@@ -41,15 +41,14 @@ import os
 import os.path as osp
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import torch
 from mmengine.config import ConfigDict
 
-from ._common import import_package_from, non_negative_int, positive_int, summarize, time_interleaved
+from ._common import (forwarded_argv, import_package_from, memory_in_subprocesses, non_negative_int, positive_int,
+                      print_memory, step_memory, summarize, time_interleaved)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 OUR_CONFIG = osp.join(REPO, 'configs', 'co_detr', 'co-dino-5scale_r50_8xb2-lsj-1x_coco.py')
@@ -78,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-memory', action='store_true', help='skip the memory subprocesses')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: leave the default)')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--worker', choices=('ours', 'mmdet'), help=argparse.SUPPRESS)
+    parser.add_argument('--memory-worker', choices=('ours', 'mmdet'), help=argparse.SUPPRESS)
     parser.add_argument('--weights', help=argparse.SUPPRESS)
 
 
@@ -223,72 +222,30 @@ def make_step(model: torch.nn.Module, inputs: torch.Tensor, samples: list, seed:
 
 
 # ---------------------------------------------------------------- memory (one subprocess per model)
-def _rss_kib(field: str) -> int:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise RuntimeError(f'{field} not in /proc/self/status')
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    except OSError:
-        return False
-
-
 def run_worker(args: argparse.Namespace) -> None:
     """Subprocess: build one model, load the weights, run ``mem_steps`` steps; print its memory as json."""
     co_detr_dir = find_reference(args.mmdet_src)
     quiet_init_logs()
     with tempfile.TemporaryDirectory(prefix='detrx_codetr_') as workdir:
-        if args.worker == 'mmdet':
+        if args.memory_worker == 'mmdet':
             import_reference(co_detr_dir, workdir)
         else:
             import mmdet_detrx  # noqa: F401
         from mmdet.utils import register_all_modules
         register_all_modules(init_default_scope=True)
         ours_cfg, ref_cfg = derive_configs(args, co_detr_dir)
-        model = build(ours_cfg if args.worker == 'ours' else ref_cfg, args.seed)
+        model = build(ours_cfg if args.memory_worker == 'ours' else ref_cfg, args.seed)
         model.load_state_dict(torch.load(args.weights, weights_only=True), strict=True)
         inputs, samples = make_batch(args)
-        step = make_step(model, inputs, samples, args.seed)
-        import gc
-        gc.collect()
-        reset = _reset_peak_rss()
-        before = _rss_kib('VmRSS')
-        for _ in range(args.mem_steps):
-            step()
-        peak = _rss_kib('VmHWM')
-    print(json.dumps(dict(impl=args.worker, rss_before_mib=before / 1024, peak_mib=peak / 1024,
-                          steps_mib=(peak - before) / 1024, peak_reset=reset)))
-
-
-def measure_memory(args: argparse.Namespace, weights: str) -> Dict[str, dict]:
-    results = {}
-    for impl in ('ours', 'mmdet'):
-        cmd = [sys.executable, osp.join(REPO, 'tools', 'benchmark.py'), 'co-detr', '--worker', impl,
-               '--weights', weights]
-        for key, value in vars(args).items():
-            if key in ('command', 'worker', 'weights', 'no_memory'):
-                continue
-            cmd += [f'--{key.replace("_", "-")}', str(value)]
-        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', str(torch.get_num_threads())))
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if out.returncode != 0:
-            raise SystemExit(f'memory worker {impl} failed:\n{out.stderr[-3000:]}')
-        results[impl] = json.loads(out.stdout.strip().splitlines()[-1])
-    return results
+        memory = step_memory(make_step(model, inputs, samples, args.seed), args.mem_steps)
+    print(json.dumps(dict(memory, impl=args.memory_worker)))
 
 
 # ---------------------------------------------------------------- main
 def main(args: argparse.Namespace) -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    if args.worker:
+    if args.memory_worker:
         run_worker(args)
         return
     co_detr_dir = find_reference(args.mmdet_src)
@@ -319,14 +276,7 @@ def main(args: argparse.Namespace) -> None:
         ratio = summarize(times, ours='ours', ref='mmdet')
         del ours, ref
         if not args.no_memory:
-            mem = measure_memory(args, weights)
-            print(f'\npeak memory, one subprocess each, {args.mem_steps} training steps (MiB; steps = peak - RSS '
-                  'before the first step)')
-            print('| impl | RSS before | peak | steps |')
-            print('|---|---|---|---|')
-            for impl, m in mem.items():
-                print(f'| {impl} | {m["rss_before_mib"]:.0f} | {m["peak_mib"]:.0f} | {m["steps_mib"]:.0f} |')
-            if not all(m['peak_reset'] for m in mem.values()):
-                print('note: /proc/self/clear_refs not writable: peaks are whole-process peaks')
-            print(f'memory_ratio={mem["ours"]["steps_mib"] / mem["mmdet"]["steps_mib"]:.3f}')
+            print(f'\npeak memory, one fresh subprocess each, {args.mem_steps} training steps')
+            print_memory(memory_in_subprocesses('co-detr', ['--weights', weights]
+                                                + forwarded_argv(args, skip=('weights', 'no_memory'))))
     print(f'ratio={ratio:.3f}')

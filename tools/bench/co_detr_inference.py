@@ -17,13 +17,15 @@ Example::
 """
 import argparse
 import copy
+import json
 import os.path as osp
 from typing import Tuple
 
 import torch
 from mmengine.config import ConfigDict
 
-from ._common import non_negative_int, positive_int, summarize, time_interleaved
+from ._common import (add_memory_arguments, forwarded_argv, memory_in_subprocesses, non_negative_int, positive_int,
+                      print_memory, step_memory, summarize, time_interleaved)
 from .co_detr import OUR_CONFIG, RESNET_CHANNELS, make_batch, quiet_init_logs, reduce_ours
 
 # Co-DETR heads -> the mmdet head they extend (same parameters)
@@ -46,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--warmup', type=non_negative_int, default=2)
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: leave the default)')
     parser.add_argument('--seed', type=int, default=0)
+    add_memory_arguments(parser, ('co-detr', 'base'), 'predict calls')
 
 
 def base_config(co_cfg: ConfigDict) -> ConfigDict:
@@ -133,6 +136,19 @@ def main(args: argparse.Namespace) -> None:
         reduce_ours(co_cfg, args)
     co_cfg.backbone.init_cfg = None  # random weights: no download, the comparison needs none
     inputs, samples = make_batch(args)
+    if args.memory_worker:  # only the measured model in this fresh process (its weights do not change its memory)
+        from mmdet.registry import MODELS
+        torch.manual_seed(args.seed)
+        model = MODELS.build(co_cfg if args.memory_worker == 'co-detr' else base_config(co_cfg)).eval()
+        if args.memory_worker == 'base' and co_cfg.get('cpu_level_sum_attention', True):
+            from mmdet_detrx.models.layers.deform_attn_cpu import use_level_sum_deformable_attn
+            use_level_sum_deformable_attn(model)  # the attention Co-DETR's base runs, as in build_pair
+
+        def predict():
+            with torch.no_grad():
+                model.predict(inputs, copy.deepcopy(samples))
+        print(json.dumps(dict(step_memory(predict, args.mem_steps), impl=args.memory_worker)))
+        return
     print(f'config: {osp.basename(args.config)}' + (f' reduced to R{args.depth}, {args.enc_layers} enc / '
                                                       f'{args.dec_layers} dec layers, {args.queries} queries'
                                                       if reduced else '')
@@ -143,4 +159,8 @@ def main(args: argparse.Namespace) -> None:
     if not result['identical']:
         raise SystemExit('Co-DETR and its base detector disagree with the same weights')
     ratio = summarize(result['times'], ours='co-detr', ref='base')
+    if args.mem_steps:
+        print(f'\npeak memory, one fresh process each, {args.mem_steps} predict calls')
+        print_memory(memory_in_subprocesses('co-detr-inference', forwarded_argv(args), impls=('co-detr', 'base')),
+                     ours='co-detr', ref='base', what='predict call')
     print(f'ratio={ratio:.3f}')

@@ -39,7 +39,6 @@ import os
 import os.path as osp
 import pickle
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -49,8 +48,8 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 
-from ._common import (load_any_config, noise_report, non_negative_int, positive_int, print_noise, spread,
-                           time_interleaved)
+from ._common import (load_any_config, noise_report, non_negative_int, positive_int, print_noise, reset_rss_peak,
+                           rss_peak, spread, time_interleaved)
 from mmdet_detrx.utils.model_build import pretrained_init_keys, strip_pretrained  # noqa: F401
 
 BENCH_PARENT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -228,37 +227,6 @@ def count_flops(model, inputs, samples) -> Tuple[Optional[float], Optional[str],
         return total, None, unsupported
     except Exception as e:  # noqa: BLE001  any model may fail to trace; report, do not crash
         return None, f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'[:200], []
-
-
-def _proc_status_kib(field: str) -> Optional[int]:
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith(field + ':'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def reset_rss_peak() -> int:
-    """Resets the process's resident-set high-water mark where Linux allows it and returns the baseline in
-    bytes: the current RSS after a reset, else the high-water mark so far (``ru_maxrss``)."""
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')  # 5: reset the peak RSS (VmHWM) to the current RSS, Linux >= 4.0
-        rss = _proc_status_kib('VmRSS')
-        if rss is not None:
-            return rss * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def rss_peak() -> int:
-    """The resident-set high-water mark in bytes (``VmHWM``, else ``ru_maxrss``)."""
-    hwm = _proc_status_kib('VmHWM')
-    return hwm * 1024 if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def memory_worker(spec_file: str) -> None:

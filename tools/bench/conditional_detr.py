@@ -5,8 +5,10 @@ assigner; mmdet's weights are loaded into ours with ``strict=True``. The decoder
 ``type``s, so each model uses its own defaults (ours: ``CondDETRDecoderLayer`` with conditional attentions
 and ``FastDropoutFFN``; both encoders: mmdet's layers). Dropout is on (0.1), as in training.
 One timed call is a full training step: forward, losses, backward and an AdamW step (gradient clipping as
-in the configs). The calls are interleaved so machine noise hits both alike. The last line is
-``ratio=<ours/mmdet>`` (lower is better).
+in the configs). The calls are interleaved so machine noise hits both alike. Then (``--mem-steps``, 0 to skip)
+each model runs that many steps in its own fresh process and reports its peak resident memory
+(``memory_ratio=<ours/mmdet>`` of what the steps allocate). The last line is ``ratio=<ours/mmdet>`` of the
+step time (lower is better).
 On a shared machine pass ``--threads 1``: with more threads than free cores OpenMP spins and the timings
 become mostly noise.
 
@@ -16,11 +18,14 @@ Example::
 """
 import argparse
 import copy
+import json
 import os
+from typing import Tuple
 
 import torch
 
-from ._common import non_negative_int, positive_int, summarize, time_interleaved
+from ._common import (add_memory_arguments, forwarded_argv, memory_in_subprocesses, non_negative_int, positive_int,
+                      print_memory, step_memory, summarize, time_interleaved)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--warmup', type=non_negative_int, default=2)
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: leave the default)')
     parser.add_argument('--seed', type=int, default=0)
+    add_memory_arguments(parser, ('ours', 'mmdet'), 'training steps')
 
 
 def model_cfg(args: argparse.Namespace, detector: str, head: str, assigner: str) -> dict:
@@ -115,9 +121,9 @@ def make_step(model: torch.nn.Module, inputs: torch.Tensor, samples: list):
     return step
 
 
-def main(args: argparse.Namespace) -> None:
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+def build_models(args: argparse.Namespace, which: Tuple[str, ...] = ('ours', 'mmdet')) -> Tuple[dict, str]:
+    """The requested models in training mode (``mmdet``: mmdet's ConditionalDETR; ``ours`` with its weights when
+    both are built) and the assigner ours uses."""
     import mmdet_detrx  # noqa: F401  registers our modules
     from mmdet.registry import MODELS, TASK_UTILS
     from mmdet.utils import register_all_modules
@@ -127,12 +133,29 @@ def main(args: argparse.Namespace) -> None:
     if assigner == 'auto':
         assigner = 'BatchedHungarianAssigner' if TASK_UTILS.get('BatchedHungarianAssigner') else 'HungarianAssigner'
     torch.manual_seed(args.seed)
-    ref = MODELS.build(model_cfg(args, 'ConditionalDETR', 'ConditionalDETRHead', 'HungarianAssigner'))
-    ours = MODELS.build(model_cfg(args, 'CondDETR', 'CondDETRHead', assigner))
-    ours.load_state_dict(ref.state_dict(), strict=True)
-    ref.train()
-    ours.train()
+    models = {}
+    if 'mmdet' in which:
+        models['mmdet'] = MODELS.build(model_cfg(args, 'ConditionalDETR', 'ConditionalDETRHead', 'HungarianAssigner'))
+    if 'ours' in which:
+        models['ours'] = MODELS.build(model_cfg(args, 'CondDETR', 'CondDETRHead', assigner))
+        if 'mmdet' in models:
+            models['ours'].load_state_dict(models['mmdet'].state_dict(), strict=True)
+    for model in models.values():
+        model.train()
+    return models, assigner
+
+
+def main(args: argparse.Namespace) -> None:
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     inputs, samples = make_batch(args)
+    if args.memory_worker:  # a fresh process with only the measured model (its weights do not change its memory)
+        models, _ = build_models(args, (args.memory_worker, ))
+        step = make_step(models[args.memory_worker], inputs, samples)
+        print(json.dumps(dict(step_memory(step, args.mem_steps), impl=args.memory_worker)))
+        return
+    models, assigner = build_models(args)
+    ours, ref = models['ours'], models['mmdet']
     print(f'config: ResNet-{args.depth}, {args.enc_layers} enc / {args.dec_layers} dec layers, ffn {args.ffn_dims}, '
           f'{args.queries} queries, {args.num_classes} classes, batch {args.batch_size}x3x{args.img_size}x'
           f'{args.img_size}, {args.num_gts} gts/img; ours uses {assigner}; torch {torch.__version__}, '
@@ -140,4 +163,8 @@ def main(args: argparse.Namespace) -> None:
     times = time_interleaved({'ours': make_step(ours, inputs, samples), 'mmdet': make_step(ref, inputs, samples)},
                              repeats=args.repeats, warmup=args.warmup)
     ratio = summarize(times, ours='ours', ref='mmdet')
+    if args.mem_steps:
+        del ours, ref, models
+        print(f'\npeak memory, one fresh subprocess each, {args.mem_steps} training steps')
+        print_memory(memory_in_subprocesses('conditional-detr', forwarded_argv(args)))
     print(f'ratio={ratio:.3f}')

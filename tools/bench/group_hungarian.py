@@ -7,12 +7,14 @@ on the single logit, BBoxL1Cost 5 xywh, IoUCost giou 2). Assignments are checked
 the last line is ``ratio=<ours/loop>`` (median times). Under CPU contention use ``--threads 1``.
 """
 import argparse
+import json
 from typing import List, Tuple
 
 import torch
 from mmengine.structures import InstanceData
 
-from ._common import non_negative_int, positive_int, summarize, time_interleaved
+from ._common import (add_memory_arguments, forwarded_argv, memory_in_subprocesses, non_negative_int, positive_int,
+                      print_memory, step_memory, summarize, time_interleaved)
 from .hungarian import MATCH_COSTS, random_boxes, warm_allocator
 
 
@@ -25,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--warmup', type=non_negative_int, default=3, help='untimed rounds')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: keep the default)')
     parser.add_argument('--seed', type=int, default=0)
+    add_memory_arguments(parser, ('ours', 'mmdet'), 'batch assignments')
 
 
 def make_batch(args: argparse.Namespace) -> Tuple[List[InstanceData], List[InstanceData], List[dict]]:
@@ -91,6 +94,11 @@ def main(args: argparse.Namespace) -> None:
     def run_loop():
         return [per_category_assign(ref, p, g, m) for p, g, m in zip(preds, gts, metas)]
 
+    if args.memory_worker:
+        step = run_ours if args.memory_worker == 'ours' else run_loop
+        print(json.dumps(dict(step_memory(step, args.mem_steps), impl=args.memory_worker)))
+        return
+
     same = [
         torch.equal(a.gt_inds, b_inds) and torch.equal(a.labels, b_labels)
         for a, (b_inds, b_labels) in zip(run_ours(), run_loop())
@@ -102,6 +110,9 @@ def main(args: argparse.Namespace) -> None:
     times = time_interleaved({'ours batch_assign': run_ours, 'per-category loop': run_loop},
                              repeats=args.repeats, warmup=args.warmup)
     ratio = summarize(times, ours='ours batch_assign', ref='per-category loop')
+    if args.mem_steps:
+        print(f'\npeak memory, one fresh process each, {args.mem_steps} batch assignments (mmdet = the loop)')
+        print_memory(memory_in_subprocesses('group-hungarian', forwarded_argv(args)), what='assignment')
     print(f'ratio={ratio:.3f}')
     if not all(same):
         raise SystemExit('assignments differ from the per-category HungarianAssigner loop')

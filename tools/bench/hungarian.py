@@ -9,12 +9,14 @@ Before timing, one 16 MiB tensor is freed so that glibc's malloc is in the state
 OpenMP threads on busy cores both implementations slow down erratically.
 """
 import argparse
+import json
 from typing import List, Tuple
 
 import torch
 from mmengine.structures import InstanceData
 
-from ._common import non_negative_int, positive_int, summarize, time_interleaved
+from ._common import (add_memory_arguments, forwarded_argv, memory_in_subprocesses, non_negative_int, positive_int,
+                      print_memory, step_memory, summarize, time_interleaved)
 
 MATCH_COSTS = [
     dict(type='FocalLossCost', weight=2.0),
@@ -34,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--warmup', type=non_negative_int, default=3, help='untimed rounds')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: keep the default)')
     parser.add_argument('--seed', type=int, default=0)
+    add_memory_arguments(parser, ('ours', 'mmdet'), 'batch assignments')
     parser.add_argument('--fresh-allocator', action='store_true',
                         help='keep the malloc thresholds of a fresh process, which hands multi-MiB temporaries back '
                         'to the OS after each call (a training process does not; by default one large free first '
@@ -93,6 +96,11 @@ def main(args: argparse.Namespace) -> None:
     def run_mmdet():
         return [ref.assign(p, g, m) for p, g, m in zip(preds, gts, metas)]
 
+    if args.memory_worker:
+        step = run_ours if args.memory_worker == 'ours' else run_mmdet
+        print(json.dumps(dict(step_memory(step, args.mem_steps), impl=args.memory_worker)))
+        return
+
     same = [
         torch.equal(a.gt_inds, b.gt_inds) and torch.equal(a.labels, b.labels) and a.num_gts == b.num_gts
         for a, b in zip(run_ours(), run_mmdet())
@@ -105,6 +113,9 @@ def main(args: argparse.Namespace) -> None:
     times = time_interleaved({'ours batch_assign': run_ours, 'mmdet assign loop': run_mmdet},
                              repeats=args.repeats, warmup=args.warmup)
     ratio = summarize(times, ours='ours batch_assign', ref='mmdet assign loop')
+    if args.mem_steps:
+        print(f'\npeak memory, one fresh process each, {args.mem_steps} batch assignments')
+        print_memory(memory_in_subprocesses('hungarian', forwarded_argv(args)), what='assignment')
     print(f'ratio={ratio:.3f}')
     if not all(same):
         raise SystemExit('assignments differ from mmdet HungarianAssigner')
