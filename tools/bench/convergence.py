@@ -132,14 +132,15 @@ def _echo_val_lines(log_file: str, seen: int, tag: str) -> int:
     return len(lines)
 
 
-def plot(curves: Dict[str, Dict[int, float]], metric: str, out: str, title: str) -> None:
+def _axes():
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for label, values in curves.items():
-        epochs = sorted(values)
-        ax.plot(epochs, [values[e] for e in epochs], marker='o', label=label)
+    return plt.subplots(figsize=(6, 4), dpi=120)
+
+
+def _save(fig, ax, metric: str, title: str, out: str) -> None:
+    import matplotlib.pyplot as plt
     ax.set_xlabel('epoch')
     ax.set_ylabel(metric)
     ax.set_title(title, fontsize=9)
@@ -149,6 +150,15 @@ def plot(curves: Dict[str, Dict[int, float]], metric: str, out: str, title: str)
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     fig.savefig(out)
     plt.close(fig)
+
+
+def plot(curves: Dict[str, Dict[int, float]], metric: str, out: str, title: str) -> None:
+    """The metric against the epoch, one line per run."""
+    fig, ax = _axes()
+    for label, values in curves.items():
+        epochs = sorted(values)
+        ax.plot(epochs, [values[e] for e in epochs], marker='o', label=label)
+    _save(fig, ax, metric, title, out)
 
 
 Curves = Dict[str, Dict[int, float]]  # tag ('A' / 'B') -> epoch -> metric
@@ -309,24 +319,13 @@ def _stat_cell(stat: dict) -> str:
 
 def plot_seeds(summary: dict, labels: Dict[str, str], metric: str, out: str, title: str) -> None:
     """Mean over seeds per epoch with the min-max band of each side."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    fig, ax = _axes()
     for tag in 'AB':
         stats = summary['epochs'][tag]
         epochs = sorted(stats)
         ax.plot(epochs, [stats[e]['mean'] for e in epochs], marker='o', label=f'{labels[tag]} (mean)')
         ax.fill_between(epochs, [stats[e]['min'] for e in epochs], [stats[e]['max'] for e in epochs], alpha=0.2)
-    ax.set_xlabel('epoch')
-    ax.set_ylabel(metric)
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    _save(fig, ax, metric, title, out)
 
 
 def _write_json(path: str, res: dict) -> None:

@@ -232,3 +232,24 @@ def as_base_state_dict(co_model):
         elif k.startswith('query_head.'):
             out[k[len('query_head.'):]] = v
     return out
+
+
+def train_on_fixed_batch(model, steps=6):
+    """AdamW steps on ``make_batch()`` with a fixed seed per step; per step the total loss, the auxiliary heads'
+    losses and the positive query groups' losses (``.q.`` keys)."""
+    model.train()
+    optim = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    inputs, samples = make_batch()
+    history = []
+    for _ in range(steps):
+        torch.manual_seed(0)  # same denoising noise and positive subsets every step
+        losses = model.loss(inputs, samples)
+        loss = total_loss(losses)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        history.append(dict(total=float(loss),
+                            aux_heads=float(total_loss({k: v for k, v in losses.items()
+                                                        if k.startswith('aux') and '.q.' not in k})),
+                            aux_queries=float(total_loss({k: v for k, v in losses.items() if '.q.' in k}))))
+    return history

@@ -7,7 +7,7 @@ from mmengine.config import Config
 
 import mmdet_detrx  # noqa: F401  (registers the modules)
 from mmdet.registry import MODELS
-from .helpers import as_base_state_dict, build, co_detr_cfg, finite, make_batch, total_loss
+from .helpers import (as_base_state_dict, build, co_detr_cfg, finite, make_batch, total_loss, train_on_fixed_batch)
 
 
 @pytest.mark.parametrize('aux, num_groups', [('atss', 1), ('fcos', 1), ('two-stage', 1), ('all', 3)])
@@ -100,22 +100,7 @@ def test_loss_weights_and_seed_determinism():
 
 
 def test_losses_decrease_on_fixed_batch():
-    model = build(co_detr_cfg('all'))
-    model.train()
-    optim = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    inputs, samples = make_batch()
-    history = []
-    for _ in range(6):
-        torch.manual_seed(0)  # same denoising noise and positive subsets every step
-        losses = model.loss(inputs, samples)
-        loss = total_loss(losses)
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
-        history.append(dict(total=float(loss),
-                            aux_heads=float(total_loss({k: v for k, v in losses.items()
-                                                        if k.startswith('aux') and '.q.' not in k})),
-                            aux_queries=float(total_loss({k: v for k, v in losses.items() if '.q.' in k}))))
+    history = train_on_fixed_batch(build(co_detr_cfg('all')))
     first, last = history[0], history[-1]
     assert last['total'] < 0.9 * first['total'], history
     assert last['aux_heads'] < 0.95 * first['aux_heads'], history
