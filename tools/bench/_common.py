@@ -243,12 +243,25 @@ def rss_peak() -> int:
     return hwm * 1024 if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def release_free_memory() -> bool:
+    """Returns the allocator's free memory to the OS (glibc ``malloc_trim(0)``), so that what a step allocates next
+    shows in the RSS instead of reusing pages that earlier work (building the model) freed; False where there is
+    no glibc."""
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
 def step_memory(step: Callable[[], None], steps: int) -> dict:
     """Peak resident memory of ``steps`` calls of ``step`` in this process: ``rss_before_mib`` (after a garbage
-    collection, where the peak counter is reset), ``peak_mib`` and ``steps_mib`` = their difference (what the steps
-    allocate: activations, gradients, optimizer state, temporaries)."""
+    collection and :func:`release_free_memory`, where the peak counter is reset), ``peak_mib`` and ``steps_mib`` =
+    their difference (what the steps allocate: activations, gradients, optimizer state, temporaries)."""
     import gc
     gc.collect()
+    release_free_memory()
     before = reset_rss_peak()
     for _ in range(steps):
         step()

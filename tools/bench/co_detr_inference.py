@@ -64,12 +64,18 @@ def base_config(co_cfg: ConfigDict) -> ConfigDict:
     return base
 
 
-def build_pair(co_cfg: ConfigDict, seed: int = 0) -> Tuple[torch.nn.Module, torch.nn.Module]:
-    """(Co-DETR detector, its plain base detector) in eval mode with the same weights."""
-    from mmdet.registry import MODELS
+def without_nms(co_cfg: ConfigDict) -> ConfigDict:
+    """A copy of the Co-DETR config without test-time NMS (the base detector has none to compare with)."""
     co_cfg = copy.deepcopy(co_cfg)
     if co_cfg.query_head.get('test_cfg') is not None:
         co_cfg.query_head.test_cfg.pop('nms', None)
+    return co_cfg
+
+
+def build_pair(co_cfg: ConfigDict, seed: int = 0) -> Tuple[torch.nn.Module, torch.nn.Module]:
+    """(Co-DETR detector, its plain base detector) in eval mode with the same weights."""
+    from mmdet.registry import MODELS
+    co_cfg = without_nms(co_cfg)
     torch.manual_seed(seed)
     co = MODELS.build(co_cfg)
     co.init_weights()
@@ -139,6 +145,7 @@ def main(args: argparse.Namespace) -> None:
     if args.memory_worker:  # only the measured model in this fresh process (its weights do not change its memory)
         from mmdet.registry import MODELS
         torch.manual_seed(args.seed)
+        co_cfg = without_nms(co_cfg)
         model = MODELS.build(co_cfg if args.memory_worker == 'co-detr' else base_config(co_cfg)).eval()
         if args.memory_worker == 'base' and co_cfg.get('cpu_level_sum_attention', True):
             from mmdet_detrx.models.layers.deform_attn_cpu import use_level_sum_deformable_attn
