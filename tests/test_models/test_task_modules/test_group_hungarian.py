@@ -282,7 +282,8 @@ def test_missing_query_labels_and_classification_cost_are_refused():
 
 
 def test_benchmark_subcommand_smoke(capsys):
-    args = argparse.Namespace(batch=2, queries=40, categories=4, gts=8, repeats=1, warmup=0, threads=1, seed=0)
+    args = argparse.Namespace(batch=2, queries=40, categories=4, gts=8, repeats=1, warmup=0, threads=1, seed=0,
+                              mem_steps=0, memory_worker=None)
     bench_group.main(args)
     out = capsys.readouterr().out
     assert 'identical assignments (gt_inds, labels) to the per-category HungarianAssigner loop: True' in out
