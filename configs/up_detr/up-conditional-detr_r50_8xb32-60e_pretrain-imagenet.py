@@ -1,7 +1,7 @@
 # UP-DETR pre-training of Conditional DETR-R50 on ImageNet without labels: the recipe of
 # ./up-detr_r50_8xb32-60e_pretrain-imagenet.py (data, 10 query patches, frozen CNN, 60 epochs) on Conditional
 # DETR (300 queries in 10 groups of 30, sigmoid focal match / no-match score, its loss weights and matching).
-_base_ = ['./up-detr_r50_8xb32-60e_pretrain-imagenet.py', '../_base_/models/detr_matching.py']
+_base_ = './up-detr_r50_8xb32-60e_pretrain-imagenet.py'
 
 embed_dims = 256
 ffn_cfg = dict(type='FastDropoutFFN', embed_dims=embed_dims, feedforward_channels=2048, num_fcs=2, ffn_drop=0.1,

@@ -11,6 +11,7 @@ _base_ = [
     '../_base_/datasets/up-detr_pretrain_imagenet.py',
     '../_base_/schedules/up-detr_pretrain_60e.py',
     '../_base_/default_runtime.py',
+    '../_base_/models/detr_matching.py',
 ]
 default_scope = 'mmdet'
 custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
@@ -49,15 +50,7 @@ model = dict(
         patch_channels=backbone_channels,
         loss_cls=dict(type='CrossEntropyLoss', bg_cls_weight=0.1, use_sigmoid=False, loss_weight=1.0,
                       class_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-        loss_iou=dict(type='GIoULoss', loss_weight=2.0),
+        loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}},
         loss_feature=dict(type='FeatureReconstructionLoss', loss_weight=1.0)),
-    train_cfg=dict(
-        assigner=dict(
-            type='BatchedHungarianAssigner',
-            match_costs=[
-                dict(type='ClassificationCost', weight=1.0),
-                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])),
+    train_cfg=dict(assigner={{_base_.batched_softmax_hungarian_assigner}}),
     test_cfg=dict(max_per_img=100))
