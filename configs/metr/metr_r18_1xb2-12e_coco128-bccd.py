@@ -4,12 +4,5 @@
 # get class-specific queries, and predictions carry the space's own class ids (metrics per space).
 # ResNet-18 from scratch (GroupNorm); ./metr_lite0_1xb2-12e_coco128-bccd.py has offline ImageNet weights. See
 # docs/metr.md.
-_base_ = [
-    '../_base_/models/metr_r18.py',
-    '../_base_/datasets/metr_coco128-bccd.py',
-    '../_base_/schedules/adamw_12e.py',
-    '../_base_/default_runtime.py',
-]
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
+_base_ = ['../_base_/metr_r18_12e.py', '../_base_/datasets/metr_coco128-bccd.py']
 model = dict(label_spaces={{_base_.metr_class_embeddings}}, num_categories=10)
