@@ -8,6 +8,7 @@ import glob
 import os
 import os.path as osp
 import re
+import shutil
 from dataclasses import dataclass
 from typing import List
 
@@ -15,6 +16,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RUNNABLE = ('bash', 'sh', 'shell')
 # `make test` inside the tests would run the suite recursively; CI runs it anyway.
 NOT_RUN = (re.compile(r'^make test\b'), )
+# top-level folders that documented commands write into: copied into each sandbox, not linked
+WRITTEN_BY_COMMANDS = ('docs', )
 PLACEHOLDER = re.compile(r'\b(CONFIG|CHECKPOINT|CKPT|IMAGE|CONFIG_A|CONFIG_B|PRETRAIN_CKPT)\b|/path/to/')
 
 
@@ -72,10 +75,15 @@ def shell_blocks(doc: str) -> List[Block]:
 
 
 def make_sandbox(path: str) -> str:
-    """A fresh working copy for running the commands: links to the repository's files, its own work_dirs."""
+    """A fresh working copy for running the commands: links to the repository's files, its own work_dirs, and its
+    own copy of docs/ (documented commands write their results and plots there: a smoke run must not overwrite the
+    committed ones)."""
     os.makedirs(path, exist_ok=True)
     for name in os.listdir(ROOT):
         if name in ('work_dirs', '.git', '.pytest_cache') or name.startswith('.') and name != '.venv':
             continue
-        os.symlink(osp.join(ROOT, name), osp.join(path, name))
+        if name in WRITTEN_BY_COMMANDS:
+            shutil.copytree(osp.join(ROOT, name), osp.join(path, name))
+        else:
+            os.symlink(osp.join(ROOT, name), osp.join(path, name))
     return path
