@@ -19,14 +19,5 @@ model = dict(
         embed_dims=d,
         loss_cls=dict(type='CrossEntropyLoss', bg_cls_weight=0.1, use_sigmoid=False, loss_weight=1.0,
                       class_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-        loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
-    train_cfg=dict(
-        _delete_=True,
-        assigner=dict(
-            type='HungarianAssigner',
-            match_costs=[
-                dict(type='ClassificationCost', weight=1.0),
-                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                dict(type='IoUCost', iou_mode='giou', weight=2.0)
-            ])))
+        loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}}),
+    train_cfg=dict(_delete_=True, assigner={{_base_.softmax_hungarian_assigner}}))

@@ -269,6 +269,12 @@ def step_memory(step: Callable[[], None], steps: int) -> dict:
     return dict(rss_before_mib=before / 2**20, peak_mib=peak / 2**20, steps_mib=(peak - before) / 2**20)
 
 
+def print_worker_memory(step: Callable[[], None], steps: int, impl: str) -> None:
+    """A memory worker's result: :func:`step_memory` of ``step`` as the JSON line
+    :func:`memory_in_subprocesses` reads."""
+    print(json.dumps(dict(step_memory(step, steps), impl=impl)))
+
+
 def memory_in_subprocesses(subcommand: str, argv: List[str], impls: Tuple[str, ...] = ('ours', 'mmdet')) -> dict:
     """Runs ``tools/benchmark.py <subcommand> <argv> --memory-worker <impl>`` once per implementation, each in a
     fresh process (so one's allocations cannot hide the other's), and returns impl -> the JSON its last stdout line

@@ -36,7 +36,6 @@ Example::
 """
 import argparse
 import copy
-import json
 import os
 import os.path as osp
 import re
@@ -48,7 +47,7 @@ import torch
 from mmengine.config import ConfigDict
 
 from ._common import (forwarded_argv, import_package_from, memory_in_subprocesses, non_negative_int, positive_int,
-                      print_memory, step_memory, summarize, time_interleaved)
+                      print_memory, print_worker_memory, summarize, time_interleaved)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 OUR_CONFIG = osp.join(REPO, 'configs', 'co_detr', 'co-dino-5scale_r50_8xb2-lsj-1x_coco.py')
@@ -237,8 +236,7 @@ def run_worker(args: argparse.Namespace) -> None:
         model = build(ours_cfg if args.memory_worker == 'ours' else ref_cfg, args.seed)
         model.load_state_dict(torch.load(args.weights, weights_only=True), strict=True)
         inputs, samples = make_batch(args)
-        memory = step_memory(make_step(model, inputs, samples, args.seed), args.mem_steps)
-    print(json.dumps(dict(memory, impl=args.memory_worker)))
+        print_worker_memory(make_step(model, inputs, samples, args.seed), args.mem_steps, args.memory_worker)
 
 
 # ---------------------------------------------------------------- main

@@ -17,7 +17,6 @@ Example::
 """
 import argparse
 import copy
-import json
 import os.path as osp
 from typing import Tuple
 
@@ -25,7 +24,7 @@ import torch
 from mmengine.config import ConfigDict
 
 from ._common import (add_memory_arguments, forwarded_argv, memory_in_subprocesses, non_negative_int, positive_int,
-                      print_memory, step_memory, summarize, time_interleaved)
+                      print_memory, print_worker_memory, summarize, time_interleaved)
 from .co_detr import OUR_CONFIG, RESNET_CHANNELS, make_batch, quiet_init_logs, reduce_ours
 
 # Co-DETR heads -> the mmdet head they extend (same parameters)
@@ -72,6 +71,17 @@ def without_nms(co_cfg: ConfigDict) -> ConfigDict:
     return co_cfg
 
 
+def build_base(co_cfg: ConfigDict) -> torch.nn.Module:
+    """The plain base detector of a Co-DETR config, with the deformable attention Co-DETR's base runs on CPU
+    (``cpu_level_sum_attention``: the same function, another CPU summation order)."""
+    from mmdet.registry import MODELS
+    base = MODELS.build(base_config(co_cfg))
+    if co_cfg.get('cpu_level_sum_attention', True):
+        from mmdet_detrx.models.layers.deform_attn_cpu import use_level_sum_deformable_attn
+        use_level_sum_deformable_attn(base)
+    return base
+
+
 def build_pair(co_cfg: ConfigDict, seed: int = 0) -> Tuple[torch.nn.Module, torch.nn.Module]:
     """(Co-DETR detector, its plain base detector) in eval mode with the same weights."""
     from mmdet.registry import MODELS
@@ -79,13 +89,9 @@ def build_pair(co_cfg: ConfigDict, seed: int = 0) -> Tuple[torch.nn.Module, torc
     torch.manual_seed(seed)
     co = MODELS.build(co_cfg)
     co.init_weights()
-    base = MODELS.build(base_config(co_cfg))
+    base = build_base(co_cfg)
     from mmdet_detrx.utils.converters.co_detr import convert_co_detr_to_base
     base.load_state_dict(convert_co_detr_to_base(co.state_dict(), base.state_dict()).state_dict, strict=True)
-    if co_cfg.get('cpu_level_sum_attention', True):
-        # the same deformable attention module as Co-DETR's base (same function, another CPU summation order)
-        from mmdet_detrx.models.layers.deform_attn_cpu import use_level_sum_deformable_attn
-        use_level_sum_deformable_attn(base)
     return co.eval(), base.eval()
 
 
@@ -146,15 +152,12 @@ def main(args: argparse.Namespace) -> None:
         from mmdet.registry import MODELS
         torch.manual_seed(args.seed)
         co_cfg = without_nms(co_cfg)
-        model = MODELS.build(co_cfg if args.memory_worker == 'co-detr' else base_config(co_cfg)).eval()
-        if args.memory_worker == 'base' and co_cfg.get('cpu_level_sum_attention', True):
-            from mmdet_detrx.models.layers.deform_attn_cpu import use_level_sum_deformable_attn
-            use_level_sum_deformable_attn(model)  # the attention Co-DETR's base runs, as in build_pair
+        model = (MODELS.build(co_cfg) if args.memory_worker == 'co-detr' else build_base(co_cfg)).eval()
 
         def predict():
             with torch.no_grad():
                 model.predict(inputs, copy.deepcopy(samples))
-        print(json.dumps(dict(step_memory(predict, args.mem_steps), impl=args.memory_worker)))
+        print_worker_memory(predict, args.mem_steps, args.memory_worker)
         return
     print(f'config: {osp.basename(args.config)}' + (f' reduced to R{args.depth}, {args.enc_layers} enc / '
                                                       f'{args.dec_layers} dec layers, {args.queries} queries'

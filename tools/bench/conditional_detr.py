@@ -18,14 +18,13 @@ Example::
 """
 import argparse
 import copy
-import json
 import os
 from typing import Tuple
 
 import torch
 
 from ._common import (add_memory_arguments, forwarded_argv, memory_in_subprocesses, non_negative_int, positive_int,
-                      print_memory, step_memory, summarize, time_interleaved)
+                      print_memory, print_worker_memory, summarize, time_interleaved)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -152,7 +151,7 @@ def main(args: argparse.Namespace) -> None:
     if args.memory_worker:  # a fresh process with only the measured model (its weights do not change its memory)
         models, _ = build_models(args, (args.memory_worker, ))
         step = make_step(models[args.memory_worker], inputs, samples)
-        print(json.dumps(dict(step_memory(step, args.mem_steps), impl=args.memory_worker)))
+        print_worker_memory(step, args.mem_steps, args.memory_worker)
         return
     models, assigner = build_models(args)
     ours, ref = models['ours'], models['mmdet']

@@ -7,14 +7,13 @@ on the single logit, BBoxL1Cost 5 xywh, IoUCost giou 2). Assignments are checked
 the last line is ``ratio=<ours/loop>`` (median times). Under CPU contention use ``--threads 1``.
 """
 import argparse
-import json
 from typing import List, Tuple
 
 import torch
 from mmengine.structures import InstanceData
 
 from ._common import (add_memory_arguments, forwarded_argv, memory_in_subprocesses, non_negative_int, positive_int,
-                      print_memory, step_memory, summarize, time_interleaved)
+                      print_memory, print_worker_memory, summarize, time_interleaved)
 from .hungarian import MATCH_COSTS, random_boxes, warm_allocator
 
 
@@ -96,7 +95,7 @@ def main(args: argparse.Namespace) -> None:
 
     if args.memory_worker:
         step = run_ours if args.memory_worker == 'ours' else run_loop
-        print(json.dumps(dict(step_memory(step, args.mem_steps), impl=args.memory_worker)))
+        print_worker_memory(step, args.mem_steps, args.memory_worker)
         return
 
     same = [

@@ -9,14 +9,13 @@ Before timing, one 16 MiB tensor is freed so that glibc's malloc is in the state
 OpenMP threads on busy cores both implementations slow down erratically.
 """
 import argparse
-import json
 from typing import List, Tuple
 
 import torch
 from mmengine.structures import InstanceData
 
 from ._common import (add_memory_arguments, forwarded_argv, memory_in_subprocesses, non_negative_int, positive_int,
-                      print_memory, step_memory, summarize, time_interleaved)
+                      print_memory, print_worker_memory, summarize, time_interleaved)
 
 MATCH_COSTS = [
     dict(type='FocalLossCost', weight=2.0),
@@ -98,7 +97,7 @@ def main(args: argparse.Namespace) -> None:
 
     if args.memory_worker:
         step = run_ours if args.memory_worker == 'ours' else run_mmdet
-        print(json.dumps(dict(step_memory(step, args.mem_steps), impl=args.memory_worker)))
+        print_worker_memory(step, args.mem_steps, args.memory_worker)
         return
 
     same = [

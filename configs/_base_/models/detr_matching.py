@@ -12,7 +12,9 @@ focal_hungarian_assigner = dict(
         dict(type='IoUCost', iou_mode='giou', weight=2.0)
     ])
 batched_focal_hungarian_assigner = dict(focal_hungarian_assigner, type='BatchedHungarianAssigner')
-# DETR's own matching: softmax classification cost instead of the focal one (batched, as our DETR configs use)
-batched_softmax_hungarian_assigner = dict(
-    batched_focal_hungarian_assigner,
+# DETR's own matching: softmax classification cost instead of the focal one (per image, and batched as our DETR
+# configs use)
+softmax_hungarian_assigner = dict(
+    focal_hungarian_assigner,
     match_costs=[dict(type='ClassificationCost', weight=1.0)] + focal_hungarian_assigner['match_costs'][1:])
+batched_softmax_hungarian_assigner = dict(softmax_hungarian_assigner, type='BatchedHungarianAssigner')
