@@ -3,6 +3,4 @@
 # A small config is `_base_ = [<model base>, ('../_base_/models/lite0_backbone.py',) '../_base_/bccd_14e_finetune.py']`
 # plus its backbone swap and number of classes.
 _base_ = ['./datasets/bccd_detection.py', './schedules/adamw_14e_finetune.py', './default_runtime.py']
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 randomness = dict(seed=0)

@@ -2,5 +2,3 @@
 # runtime and the plugin imports. A leaf adds a METR data base (./datasets/metr_*.py) and sets
 # `model = dict(label_spaces={{_base_.metr_class_embeddings}}, num_categories=K)`.
 _base_ = ['./models/metr_r18.py', './schedules/adamw_12e.py', './default_runtime.py']
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)

@@ -4,8 +4,6 @@
 # A leaf sets `model` (a small base detector with the Lite0 backbone, its UP-DETR type, head and
 # `patch_encoder={{_base_.up_patch_encoder}}`): ../up_detr/up-*_lite0_1xb4-20e_pretrain-coco128-bccd.py.
 _base_ = ['./datasets/up-detr_pretrain_coco128-bccd.py', './schedules/up-detr_pretrain_20e.py', './default_runtime.py']
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 
 # query patches -> the detector's own (frozen) backbone: 320 channels at Lite0's last level, one patch per query
 # group, 10% of the patch features dropped per query, object queries shuffled over the groups (paper)

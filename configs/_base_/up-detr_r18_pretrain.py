@@ -3,8 +3,6 @@
 # epochs. A leaf sets `model` (a small base detector, its UP-DETR type and head, `patch_encoder=
 # {{_base_.up_patch_encoder}}`): ../up_detr/up-*_r18_1xb4-20e_pretrain-coco128-bccd.py.
 _base_ = ['./datasets/up-detr_pretrain_coco128-bccd.py', './schedules/up-detr_pretrain_20e.py', './default_runtime.py']
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 backbone_channels = 512  # ResNet-18's last level: the patch features' width
 up_patch_encoder = dict(type='QueryPatchEncoder', in_channels=backbone_channels, num_patches={{_base_.num_patches}},
                         mask_ratio=0.1, query_shuffle=True)

@@ -5,6 +5,4 @@ _base_ = [
     '../_base_/schedules/adamw_12e.py',
     '../_base_/default_runtime.py',
 ]
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 model = dict(bbox_head=dict(num_classes=3))

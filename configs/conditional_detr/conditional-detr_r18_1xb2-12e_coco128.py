@@ -7,5 +7,3 @@ _base_ = [
     '../_base_/schedules/adamw_12e.py',
     '../_base_/default_runtime.py',
 ]
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)

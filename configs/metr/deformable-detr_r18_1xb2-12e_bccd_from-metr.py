@@ -12,8 +12,6 @@ _base_ = [
     '../_base_/schedules/adamw_12e.py',
     '../_base_/default_runtime.py',
 ]
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 model = dict(
     backbone=dict(init_cfg=None),  # comes from the METR checkpoint
     bbox_head=dict(num_classes=3))

@@ -9,8 +9,6 @@ _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/datasets/detr_multiscale_augment.py',
 ]
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 embed_dims = 256
 embeddings_dir = '{{ fileDirname }}/../../data/class_embeddings/'
 model = dict(

@@ -18,8 +18,6 @@ _base_ = [
     '../_base_/schedules/adamw_12e.py',
     '../_base_/default_runtime.py',
 ]
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 
 # unseen COCO classes, each with instances in >= 5 coco128 images (dog 9, teddy bear 6, airplane 5, bus 5)
 unseen_classes = ['dog', 'teddy bear', 'airplane', 'bus']

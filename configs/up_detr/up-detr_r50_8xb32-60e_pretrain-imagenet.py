@@ -13,15 +13,15 @@ _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/models/detr_matching.py',
 ]
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 
 embed_dims = 256
 backbone_channels = 2048
 num_patches = {{ _base_.num_patches }}
 ffn_cfg = dict(type='FastDropoutFFN', embed_dims=embed_dims, feedforward_channels=2048, num_fcs=2, ffn_drop=0.1,
                act_cfg=dict(type='ReLU', inplace=True))
-attn_cfg = dict(type='MultiheadAttention', embed_dims=embed_dims, num_heads=8, dropout=0.1, batch_first=True)
+attn_cfg = dict(embed_dims=embed_dims, num_heads=8, dropout=0.1, batch_first=True)
+# DETR-R50 (mmdet's detr_r50 sizes); the parts' types are the detector's defaults (ModularDETR's encoder and decoder
+# with mmcv MultiheadAttention), so a subclass (UPCondDETR) brings its own decoder
 model = dict(
     type='UPDETR',
     num_queries=100,
@@ -32,13 +32,10 @@ model = dict(
                   init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     neck=dict(type='ChannelMapper', in_channels=[backbone_channels], kernel_size=1, out_channels=embed_dims,
               act_cfg=None, norm_cfg=None, num_outs=1),
-    encoder=dict(type='ModularDETREncoder', num_layers=6,
-                 layer_cfg=dict(type='ModularDETREncoderLayer', self_attn_cfg=attn_cfg, ffn_cfg=ffn_cfg)),
-    decoder=dict(
-        type='ModularDETRDecoder', num_layers=6, return_intermediate=True,
-        layer_cfg=dict(type='ModularDETRDecoderLayer', self_attn_cfg=attn_cfg, cross_attn_cfg=attn_cfg,
-                       ffn_cfg=ffn_cfg)),
-    positional_encoding=dict(type='SinePositionalEncoding', num_feats=embed_dims // 2, normalize=True),
+    encoder=dict(num_layers=6, layer_cfg=dict(self_attn_cfg=attn_cfg, ffn_cfg=ffn_cfg)),
+    decoder=dict(num_layers=6, return_intermediate=True,
+                 layer_cfg=dict(self_attn_cfg=attn_cfg, cross_attn_cfg=attn_cfg, ffn_cfg=ffn_cfg)),
+    positional_encoding=dict(num_feats=embed_dims // 2, normalize=True),
     # the pooled backbone feature of every query patch, projected to embed_dims, is added to its group's queries
     patch_encoder=dict(type='QueryPatchEncoder', in_channels=backbone_channels, num_patches=num_patches, mask_ratio=0.1,
                        query_shuffle=True),

@@ -12,12 +12,6 @@ model = dict(
     decoder=dict(_delete_=True, num_layers=1, return_intermediate=True,
                  layer_cfg=dict(self_attn_cfg=attn, cross_attn_cfg=attn, ffn_cfg=ffn)),
     positional_encoding=dict(_delete_=True, num_feats=d // 2, normalize=True),
-    bbox_head=dict(
-        _delete_=True,
-        type='DETRHead',
-        num_classes=80,
-        embed_dims=d,
-        loss_cls=dict(type='CrossEntropyLoss', bg_cls_weight=0.1, use_sigmoid=False, loss_weight=1.0,
-                      class_weight=1.0),
-        loss_bbox={{_base_.l1_loss_bbox}}, loss_iou={{_base_.giou_loss_iou}}),
-    train_cfg=dict(_delete_=True, assigner={{_base_.softmax_hungarian_assigner}}))
+    bbox_head=dict(type='DETRHead', loss_cls=dict(_delete_=True, type='CrossEntropyLoss', bg_cls_weight=0.1,
+                                                  use_sigmoid=False, loss_weight=1.0, class_weight=1.0)),
+    train_cfg=dict(assigner={{_base_.softmax_hungarian_assigner}}))
