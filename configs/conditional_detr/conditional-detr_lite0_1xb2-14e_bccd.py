@@ -2,7 +2,5 @@
 # blood cells: 128-d transformer, 2+2 layers, 100 queries (../_base_/models/conditional-detr_r18.py, backbone
 # swapped), the short fine-tuning schedule of ../_base_/schedules/adamw_14e_finetune.py.
 #   python tools/train.py configs/conditional_detr/conditional-detr_lite0_1xb2-14e_bccd.py
-_base_ = ['../_base_/models/conditional-detr_r18.py', '../_base_/models/lite0_backbone.py',
-          '../_base_/bccd_14e_finetune.py']
-model = dict(data_preprocessor={{_base_.lite0_data_preprocessor_replace}}, backbone={{_base_.lite0_c5_replace}},
-             neck=dict(in_channels={{_base_.lite0_c5_channels}}), bbox_head=dict(num_classes=3))
+_base_ = ['../_base_/models/conditional-detr_lite0.py', '../_base_/bccd_14e_finetune.py']
+model = dict(bbox_head=dict(num_classes=3))

@@ -3,7 +3,5 @@
 # backbone swapped), the short fine-tuning schedule of ../_base_/schedules/adamw_14e_finetune.py; same data and
 # schedule as the other *_lite0_1xb2-14e_bccd configs.
 #   python tools/train.py configs/dab_detr/dab-detr_lite0_1xb2-14e_bccd.py
-_base_ = ['../_base_/models/dab-detr_r18.py', '../_base_/models/lite0_backbone.py',
-          '../_base_/bccd_14e_finetune.py']
-model = dict(data_preprocessor={{_base_.lite0_data_preprocessor_replace}}, backbone={{_base_.lite0_c5_replace}},
-             neck=dict(in_channels={{_base_.lite0_c5_channels}}), bbox_head=dict(num_classes=3))
+_base_ = ['../_base_/models/dab-detr_lite0.py', '../_base_/bccd_14e_finetune.py']
+model = dict(bbox_head=dict(num_classes=3))

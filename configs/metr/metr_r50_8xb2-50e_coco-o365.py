@@ -4,11 +4,8 @@
 # Needs: data/coco (mmdet layout) and data/objects365 (zhiyuan_objv2_{train,val}.json). The class embeddings of
 # both label spaces are committed (data/class_embeddings/{coco,o365}_minilm-l6.pt; how they were made:
 # data/class_embeddings/README.md). 8 GPUs x 2 images; scale lr for other batch sizes. docs/metr.md.
-_base_ = [
-    '../_base_/models/metr_r18.py',
-    '../_base_/default_runtime.py',
-    '../_base_/datasets/detr_multiscale_augment.py',
-]
+_base_ = ['../_base_/models/metr_r18.py', '../_base_/default_runtime.py', 'mmdet::_base_/datasets/coco_detection.py',
+          '../_base_/datasets/detr_multiscale_augment.py']
 embed_dims = 256
 embeddings_dir = '{{ fileDirname }}/../../data/class_embeddings/'
 model = dict(
@@ -33,42 +30,28 @@ model = dict(
     bbox_head=dict(embed_dims=embed_dims))
 
 # ---------------------------------------------------------------- data: COCO + Objects365 v2, local labels
-backend_args = None
+# mmdet's COCO loaders (coco_detection.py: batch 2, test pipeline) with DETR's augmentation, one dataset per label space
 train_pipeline = {{_base_.detr_train_pipeline}}
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
-]
 coco_root = 'data/coco/'
 o365_root = 'data/objects365/'
 coco_train = dict(type='CocoDataset', data_root=coco_root, ann_file='annotations/instances_train2017.json',
                   data_prefix=dict(img='train2017/'), filter_cfg=dict(filter_empty_gt=False, min_size=32),
-                  pipeline=train_pipeline, backend_args=backend_args)
+                  pipeline=train_pipeline, backend_args=None)
 o365_train = dict(type='Objects365V2Dataset', data_root=o365_root, ann_file='annotations/zhiyuan_objv2_train.json',
                   data_prefix=dict(img='train/'), filter_cfg=dict(filter_empty_gt=True, min_size=32),
-                  pipeline=train_pipeline, backend_args=backend_args)
+                  pipeline=train_pipeline, backend_args=None)
 coco_val = dict(type='CocoDataset', data_root=coco_root, ann_file='annotations/instances_val2017.json',
-                data_prefix=dict(img='val2017/'), test_mode=True, pipeline=test_pipeline, backend_args=backend_args)
+                data_prefix=dict(img='val2017/'), test_mode=True, pipeline={{_base_.test_pipeline}}, backend_args=None)
 o365_val = dict(type='Objects365V2Dataset', data_root=o365_root, ann_file='annotations/zhiyuan_objv2_val.json',
-                data_prefix=dict(img='val/'), test_mode=True, pipeline=test_pipeline, backend_args=backend_args)
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
-    dataset=dict(type='MultiLabelSpaceDataset', label_spaces=['coco', 'o365'], datasets=[coco_train, o365_train]))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='MultiLabelSpaceDataset', label_spaces=['coco', 'o365'], datasets=[coco_val, o365_val]))
+                data_prefix=dict(img='val/'), test_mode=True, pipeline={{_base_.test_pipeline}}, backend_args=None)
+label_spaces = ['coco', 'o365']
+train_dataloader = dict(dataset=dict(_delete_=True, type='MultiLabelSpaceDataset', label_spaces=label_spaces,
+                                     datasets=[coco_train, o365_train]))
+val_dataloader = dict(dataset=dict(_delete_=True, type='MultiLabelSpaceDataset', label_spaces=label_spaces,
+                                   datasets=[coco_val, o365_val]))
 test_dataloader = val_dataloader
 val_evaluator = dict(
+    _delete_=True,
     type='MultiLabelSpaceMetric',
     metrics=dict(
         coco=dict(type='CocoMetric', ann_file=coco_root + 'annotations/instances_val2017.json', metric='bbox'),

@@ -3,10 +3,7 @@
 # ./one-shot_up-conditional-detr_r18_1xb2-12e_coco128.py (and its 12-epoch schedule).
 #   1. python tools/train.py configs/up_detr/up-conditional-detr_lite0_1xb4-20e_pretrain-coco128-bccd.py
 #   2. python tools/train.py configs/up_detr/one-shot_up-conditional-detr_lite0_1xb2-12e_coco128.py
-_base_ = [
-    './one-shot_up-conditional-detr_r18_1xb2-12e_coco128.py',
-    '../_base_/models/lite0_backbone.py',
-]
+_base_ = ['./one-shot_up-conditional-detr_r18_1xb2-12e_coco128.py', '../_base_/models/lite0_backbone.py']
 backbone_channels = 320
 pretrain_work_dir = 'work_dirs/up-conditional-detr_lite0_1xb4-20e_pretrain-coco128-bccd'
 load_from = f'{pretrain_work_dir}/epoch_20.pth'

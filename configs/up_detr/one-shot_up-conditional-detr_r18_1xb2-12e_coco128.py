@@ -12,12 +12,7 @@
 #          work_dirs/one-shot_up-conditional-detr_r18_1xb2-12e_coco128/epoch_12.pth
 # load_from is the raw pre-training checkpoint (same architecture; the non-strict load skips
 # bbox_head.feature_align.*); tools/train.py stops with `checkpoint file not found` if step 1 was not run.
-_base_ = [
-    '../_base_/models/conditional-detr_r18.py',
-    '../_base_/datasets/coco128_detection.py',
-    '../_base_/schedules/adamw_12e.py',
-    '../_base_/default_runtime.py',
-]
+_base_ = '../conditional_detr/conditional-detr_r18_1xb2-12e_coco128.py'  # model, data, schedule, runtime
 
 # unseen COCO classes, each with instances in >= 5 coco128 images (dog 9, teddy bear 6, airplane 5, bus 5)
 unseen_classes = ['dog', 'teddy bear', 'airplane', 'bus']
@@ -39,20 +34,11 @@ model = dict(
 patch_pipeline = [
     dict(type='Normalize', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True),
 ]
-img_scale = (512, 320)  # (w, h) upper bound, as ../_base_/datasets/coco128_detection.py
-train_pipeline = [
-    dict(type='DetrxLoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackOneShotInputs'),
-]
-test_pipeline = [
-    dict(type='DetrxLoadImageFromFile'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackOneShotInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
+# the coco128 pipelines (../_base_/datasets/coco128_detection.py: images at most 512x320) packed as episodes
+train_pipeline = [{{_base_.load_image}}, dict(type='LoadAnnotations', with_bbox=True), {{_base_.resize}},
+                  dict(type='RandomFlip', prob=0.5), dict(type='PackOneShotInputs')]
+test_pipeline = [{{_base_.load_image}}, {{_base_.resize}}, dict(type='LoadAnnotations', with_bbox=True),
+                 dict(type='PackOneShotInputs', meta_keys={{_base_.pack_test.meta_keys}})]
 data_root = '{{ fileDirname }}/../../data/coco128/'
 coco128 = dict(type='DetrxCocoDataset', data_root=data_root, ann_file='annotations/instances_train2017.json',
                data_prefix=dict(img='train2017/'), filter_cfg=dict(filter_empty_gt=True, min_size=1),

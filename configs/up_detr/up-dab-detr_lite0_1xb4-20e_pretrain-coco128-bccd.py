@@ -9,10 +9,7 @@
 #          --config configs/up_detr/up-dab-detr_lite0_1xb2-14e_finetune-bccd.py
 #   3. python tools/train.py configs/up_detr/up-dab-detr_lite0_1xb2-14e_finetune-bccd.py
 # (or Co-DETR fine-tuning: ./co-up-dab-detr_lite0_1xb2-14e_finetune-bccd.py, docs/composition.md)
-_base_ = ['../_base_/models/dab-detr_r18.py', '../_base_/models/lite0_backbone.py',
-          '../_base_/up-detr_lite0_pretrain.py']
+_base_ = ['../_base_/models/dab-detr_lite0.py', '../_base_/up-detr_lite0_pretrain.py']
 
 model = dict(type='UPDABDETR', patch_encoder={{_base_.up_patch_encoder}},
-             data_preprocessor={{_base_.lite0_data_preprocessor_replace}}, backbone={{_base_.lite0_c5_replace}},
-             neck=dict(in_channels={{_base_.lite0_c5_channels}}),
              bbox_head=dict(type='UPDABDETRHead', num_classes=1, patch_channels={{_base_.backbone_channels}}))

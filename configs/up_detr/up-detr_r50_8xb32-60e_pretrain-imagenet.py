@@ -7,12 +7,8 @@
 # model.backbone.init_cfg.checkpoint=<an mmdet-style SwAV ResNet-50 checkpoint>, else the torchvision
 # (supervised) ResNet-50 is used. Differences from the reference: post-norm transformer layers (mmdet's DETR;
 # the reference pre-trains with --pre_norm), and our query groups allow any num_patches <= num_queries.
-_base_ = [
-    '../_base_/datasets/up-detr_pretrain_imagenet.py',
-    '../_base_/schedules/up-detr_pretrain_60e.py',
-    '../_base_/default_runtime.py',
-    '../_base_/models/detr_matching.py',
-]
+_base_ = ['../_base_/datasets/up-detr_pretrain_imagenet.py', '../_base_/schedules/up-detr_pretrain_60e.py',
+          '../_base_/default_runtime.py', '../_base_/models/detr_matching.py']
 
 embed_dims = 256
 backbone_channels = 2048

@@ -1,11 +1,8 @@
 # A tiny Conditional DETR (ours) on coco128 for entry-point tests: ResNet-18 without pretrained weights, 64-d
 # transformer, 1 encoder / 1 decoder layer, 10 queries, 96 px images, first 4 images. Seconds per epoch on CPU.
-_base_ = [
-    '../../configs/_base_/models/conditional-detr_r18.py',
-    '../../configs/_base_/datasets/coco128_detection.py',
-    '../../configs/_base_/schedules/adamw_12e.py',
-    '../../configs/_base_/default_runtime.py',
-]
+_base_ = ['../../configs/_base_/models/conditional-detr_r18.py', '../../configs/_base_/datasets/coco128_detection.py',
+          '../../configs/_base_/schedules/adamw_12e.py', '../../configs/_base_/default_runtime.py',
+          './_base_/tiny_coco128_data.py']
 d = 64
 attn = dict(embed_dims=d, num_heads=4, attn_drop=0.0, proj_drop=0.0)
 ffn = dict(embed_dims=d, feedforward_channels=128, ffn_drop=0.0)
@@ -20,22 +17,8 @@ model = dict(
     bbox_head=dict(embed_dims=d),
     test_cfg=dict(max_per_img=10))
 
-small = (128, 96)
-train_pipeline = [
-    dict(type='DetrxLoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=small, keep_ratio=True),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='DetrxLoadImageFromFile'),
-    dict(type='Resize', scale=small, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
-train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
-                        dataset=dict(pipeline=train_pipeline, indices=4))
-val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(pipeline=test_pipeline, indices=4))
+train_dataloader = {{_base_.tiny_train_dataloader}}
+val_dataloader = {{_base_.tiny_val_dataloader}}
 test_dataloader = val_dataloader
 max_epochs = 2
 train_cfg = dict(max_epochs=max_epochs, val_interval=2)
