@@ -11,14 +11,9 @@ backbone_channels = 320
 up_patch_encoder = dict(type='QueryPatchEncoder', in_channels=backbone_channels, num_patches={{_base_.num_patches}},
                         mask_ratio=0.1, query_shuffle=True)
 
-# as ./datasets/up-detr_pretrain_coco128-bccd.py, but the patches are normalised as lite0_data_preprocessor does
-patch_pipeline = [
-    dict(type='RandomApply', prob=0.8,
-         transforms=[dict(type='DetrxColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)]),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.299)),
-    dict(type='RandomApply', prob=0.5, transforms=[dict(type='DetrxGaussianBlur', sigma=(0.1, 2.0))]),
-    dict(type='Normalize', mean=[127.0, 127.0, 127.0], std=[128.0, 128.0, 128.0], to_rgb=True),
-]
+# the patch augmentation of ./datasets/up-detr_pretrain_imagenet.py, normalised as lite0_data_preprocessor does
+patch_pipeline = [{{_base_.patch_augment}},
+                  dict(type='Normalize', mean=[127.0, 127.0, 127.0], std=[128.0, 128.0, 128.0], to_rgb=True)]
 train_pipeline = [
     dict(type='DetrxLoadImageFromFile', on_error='skip'),
     dict(type='RandomQueryPatches', num_patches={{_base_.num_patches}}, min_size=8,

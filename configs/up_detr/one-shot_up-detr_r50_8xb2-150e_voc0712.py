@@ -37,11 +37,9 @@ data_root = 'data/VOCdevkit/'
 voc = dict(type='VOCDataset', data_root=data_root, backend_args=None)
 episodes = dict(type='OneShotEpisodeDataset', split='voc', patch_size=patch_size,
                 patch_pipeline=patch_pipeline, min_query_size=16)
-train_dataloader = dict(
+train_dataloader = dict(  # the pre-training loader (shuffled, persistent workers), VOC episodes in batches of 2
     batch_size=2,
     num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
         _delete_=True,
@@ -57,17 +55,11 @@ train_dataloader = dict(
                      filter_cfg=dict(filter_empty_gt=True, min_size=32), pipeline=train_pipeline),
             ])))
 val_dataloader = dict(
-    _delete_=True,
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
+    _delete_=True, batch_size=1, num_workers=2, persistent_workers=True, drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        classes='unseen',
-        **episodes,
-        dataset=dict(**voc, ann_file='VOC2007/ImageSets/Main/test.txt', data_prefix=dict(sub_data_root='VOC2007/'),
-                     test_mode=True, pipeline=test_pipeline)))
+    dataset=dict(classes='unseen', **episodes,
+                 dataset=dict(**voc, ann_file='VOC2007/ImageSets/Main/test.txt', data_prefix=dict(sub_data_root='VOC2007/'),
+                              test_mode=True, pipeline=test_pipeline)))
 test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='OneShotMetric', iou_thr=0.5, eval_mode='11points')
 test_evaluator = val_evaluator

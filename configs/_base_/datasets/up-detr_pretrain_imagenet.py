@@ -14,15 +14,17 @@ patch_size = 128
 img_scales = [320, 336, 352, 368, 400, 416, 432, 448, 464, 480]
 max_img_side = 600
 
-# applied to every patch after its resize to patch_size x patch_size
-patch_pipeline = [
+# applied to every patch after its resize to patch_size x patch_size: the augmentation (`patch_augment`, shared by
+# the configs whose backbone normalises differently), then the normalisation of model.data_preprocessor (the patches
+# go through the same backbone)
+patch_augment = dict(type='Compose', transforms=[
     dict(type='RandomApply', prob=0.8,
          transforms=[dict(type='DetrxColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)]),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.299)),
     dict(type='RandomApply', prob=0.5, transforms=[dict(type='DetrxGaussianBlur', sigma=(0.1, 2.0))]),
-    # same statistics as model.data_preprocessor (the patches go through the same backbone)
-    dict(type='Normalize', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True),
-]
+])
+patch_pipeline = [patch_augment,
+                  dict(type='Normalize', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)]
 train_pipeline = [
     # unreadable / corrupt files are logged with their path and replaced by another image
     dict(type='DetrxLoadImageFromFile', on_error='skip', backend_args=backend_args),
