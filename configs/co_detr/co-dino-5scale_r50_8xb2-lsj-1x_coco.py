@@ -30,11 +30,7 @@ model = dict(
               norm_cfg=dict(type='GN', num_groups=32), num_outs=5),
     # The base detector: mmdet's DINO with a head that also trains the positive query groups.
     query_head=dict(
-        type='DINO',
-        num_queries=900,
-        with_box_refine=True,
-        as_two_stage=True,
-        num_feature_levels=5,
+        type='DINO', num_queries=900, with_box_refine=True, as_two_stage=True, num_feature_levels=5,
         encoder=dict(
             num_layers=6,
             # num_cp=6 checkpoints the encoder layers (needs fairscale), as the reference's with_cp
@@ -60,22 +56,24 @@ model = dict(
                          with_content_feat=False),
     aux_head_loss_weight=aux_head_loss_weight,
     aux_query_loss_weight=1.0,
-    rpn_head={{_base_.co_rpn_head}},
-    roi_head=[{{_base_.co_roi_head}}],
-    bbox_head=[{{_base_.co_atss_head}}],
+    rpn_head={{_base_.co_rpn_head}}, roi_head=[{{_base_.co_roi_head}}], bbox_head=[{{_base_.co_atss_head}}],
     train_cfg=dict(rpn_proposal={{_base_.co_rpn_proposal}}),
     # 'detr' (default): the DINO alone, no auxiliary branch runs (reference: 52.1 AP);
     # 'one-stage': ATSS on the encoder features (49.4); 'two-stage': RPN + RoI head (47.9).
     test_cfg=dict(eval_module='detr', eval_index=0))
 
-# LSJ (scale 0.1-2.0, crop and pad to 1024) + copy-paste, as the reference
+# LSJ (scale 0.1-2.0, crop and pad to 1024) + copy-paste, as the reference. The transforms that do not depend on
+# image_size are named: the Swin-L config (1280) reuses them.
+load_annotations = dict(type='LoadAnnotations', with_bbox=True, with_mask=True)
+filter_annotations = dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2))
+pack_test = dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 load_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    load_annotations,
     dict(type='RandomResize', scale=image_size, ratio_range=(0.1, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_type='absolute_range', crop_size=image_size, recompute_bbox=True,
          allow_negative_crop=True),
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
+    filter_annotations,
     dict(type='RandomFlip', prob=0.5),
     dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
 ]
@@ -88,8 +86,8 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=image_size, keep_ratio=True),
     dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+    load_annotations,
+    pack_test,
 ]
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -3,14 +3,8 @@
 # The model of ../_base_/models/co-dino_lite0.py (4 scales, 2 encoder / 2 decoder layers, 100 queries, auxiliary
 # RPN + RoI head (aux0) and ATSS (aux1) on the encoder memory) with a ResNet-18 trained from scratch (GroupNorm,
 # no download) instead of the ImageNet EfficientNet-Lite0 (co-dino_lite0_1xb2-14e_bccd.py has those weights).
-_base_ = [
-    '../_base_/models/co-dino_lite0.py',
-    '../_base_/datasets/coco128_detection.py',
-    '../_base_/schedules/adamw_12e.py',
-    '../_base_/default_runtime.py',
-]
-default_scope = 'mmdet'
-custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
+_base_ = ['../_base_/models/co-dino_lite0.py', '../_base_/datasets/coco128_detection.py',
+          '../_base_/schedules/adamw_12e.py', '../_base_/default_runtime.py']
 model = dict(
     num_classes=80,
     data_preprocessor=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375]),

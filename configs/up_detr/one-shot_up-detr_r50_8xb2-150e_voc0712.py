@@ -58,8 +58,8 @@ val_dataloader = dict(
     _delete_=True, batch_size=1, num_workers=2, persistent_workers=True, drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(classes='unseen', **episodes,
-                 dataset=dict(**voc, ann_file='VOC2007/ImageSets/Main/test.txt', data_prefix=dict(sub_data_root='VOC2007/'),
-                              test_mode=True, pipeline=test_pipeline)))
+                 dataset=dict(**voc, ann_file='VOC2007/ImageSets/Main/test.txt',
+                              data_prefix=dict(sub_data_root='VOC2007/'), test_mode=True, pipeline=test_pipeline)))
 test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='OneShotMetric', iou_thr=0.5, eval_mode='11points')
 test_evaluator = val_evaluator

@@ -15,4 +15,4 @@ model = dict(
     bbox_head=dict(_delete_=True, type='UPDETRHead', num_classes=1, embed_dims=128,
                    patch_channels={{_base_.backbone_channels}},
                    loss_feature=dict(type='FeatureReconstructionLoss', loss_weight=1.0)),
-    train_cfg=dict(assigner={{_base_.detr_assigner}}))
+    train_cfg=dict(assigner={{_base_.batched_softmax_hungarian_assigner}}))

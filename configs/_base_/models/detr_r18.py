@@ -4,4 +4,4 @@
 _base_ = ['./conditional-detr_r18.py', './detr_parts_128.py']
 
 model = dict(type='ModularDETR', decoder={{_base_.detr_decoder}}, bbox_head={{_base_.detr_head}},
-             train_cfg=dict(assigner={{_base_.detr_assigner}}))
+             train_cfg=dict(assigner={{_base_.batched_softmax_hungarian_assigner}}))
