@@ -303,9 +303,13 @@ def preprocess_params(model: nn.Module) -> Dict:
 
 
 def default_shape(cfg) -> Tuple[int, int]:
-    """(H, W) from the test pipeline's ``Resize`` scale: (short side, long side) for keep-ratio resizes."""
+    """(H, W) from the test pipeline's ``Resize`` scale: (short side, long side) for keep-ratio resizes.
+
+    The pipeline is the test (else val) loader's, the one the test runs; a top-level ``test_pipeline`` variable only
+    where the loader names none (a config may inherit that variable and run another pipeline).
+    """
     loader = cfg.get('test_dataloader', None) or cfg.get('val_dataloader', None) or dict()
-    pipeline = cfg.get('test_pipeline', None) or loader.get('dataset', dict()).get('pipeline', None) or []
+    pipeline = loader.get('dataset', dict()).get('pipeline', None) or cfg.get('test_pipeline', None) or []
     for step in pipeline:
         if step.get('type') in ('Resize', 'mmdet.Resize') and step.get('scale') is not None:
             scale = step['scale']
