@@ -196,6 +196,25 @@ def test_seed_summary_mean_spread_direction_and_reach():
     assert seed_summary(per_seed)['direction'] == 'within the seed spread'
     with pytest.raises(ValueError, match='no seeds'):
         seed_summary({})
+    assert 'train_seconds' not in s  # no times given
+
+
+def test_seed_summary_wall_time_to_reach_the_other_sides_final():
+    from tools.bench.convergence import seed_summary
+    per_seed = {0: dict(A={1: 0.1, 2: 0.2}, B={1: 0.3, 2: 0.5}), 1: dict(A={1: 0.1, 2: 0.4}, B={1: 0.2, 2: 0.6})}
+    seconds = {0: dict(A={1: 10.0, 2: 10.0}, B={1: 30.0, 2: 30.0}), 1: dict(A={1: 20.0, 2: 20.0}, B={1: 10.0, 2: 50.0})}
+    s = seed_summary(per_seed, seconds)
+    assert s['train_seconds'] == dict(A=30.0, B=60.0)  # means of 20 and 40, of 60 and 60
+    # A's final mean 0.3: B's mean 0.25 at epoch 1 is below, 0.55 at epoch 2 reaches it -> B's whole run, 60 s
+    assert s['b_reaches_a_final'] == 2 and s['b_seconds_to_a_final'] == 60.0
+    assert s['b_to_a_final_time_ratio'] == 2.0
+    assert s['a_reaches_b_final'] is None and s['a_seconds_to_b_final'] is None
+    per_seed[1]['B'][1] = 0.4  # B's epoch-1 mean 0.35 now reaches 0.3: half of B's time, 20 s
+    s = seed_summary(per_seed, seconds)
+    assert s['b_reaches_a_final'] == 1 and s['b_seconds_to_a_final'] == 20.0
+    assert abs(s['b_to_a_final_time_ratio'] - 20.0 / 30.0) < 1e-9
+    del seconds[1]['A'][2]  # a run without the time of an epoch: no time summary rather than a wrong one
+    assert 'train_seconds' not in seed_summary(per_seed, seconds)
 
 
 def test_convergence_seeds_summarises_finished_runs(tmp_path):
@@ -207,7 +226,8 @@ def test_convergence_seeds_summarises_finished_runs(tmp_path):
         for tag, stem, vals in (('a', a_stem, a), ('b', b_stem, b)):
             vis = wd / f'seed{seed}' / f'{tag}_{stem}' / '20261203_000000' / 'vis_data'
             vis.mkdir(parents=True)
-            rows = [dict(loss=1.0, step=1)] + [{'coco/bbox_mAP': v, 'step': e} for e, v in enumerate(vals, 1)]
+            train = [dict(loss=1.0, epoch=e, iter=2 * e, time=1.0 + seed, step=2 * e) for e in (1, 2)]
+            rows = train + [{'coco/bbox_mAP': v, 'step': e} for e, v in enumerate(vals, 1)]
             (vis / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in rows) + '\n')
     png, js = tmp_path / 'seeds.png', tmp_path / 'seeds.json'
     proc = run_cmd([PY, 'tools/benchmark.py', 'convergence', TINY_CONFIG, TINY_DETR, '--epochs', '2', '--seeds', '0',
@@ -216,10 +236,13 @@ def test_convergence_seeds_summarises_finished_runs(tmp_path):
     assert 'train.py' not in proc.stderr and proc.stderr.count('reusing the finished run') == 4
     assert '| 2 | 0.2500 [0.2000, 0.3000] | 0.0350 [0.0200, 0.0500] |' in proc.stdout
     assert "epoch 2: A > B; A reaches B's final mean at epoch 1" in proc.stdout
+    # seed 0: 1 s x 2 iterations per epoch, seed 1: 2 s: both sides train 6 s on average; A reaches B's final in epoch 1
+    assert "mean training time: A 6 s, B 6 s; B reaches A's final mean not within the run" in proc.stdout
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     res = json.loads(js.read_text())
     assert res['summary']['direction'] == 'A > B' and sorted(res['runs']) == ['0', '1']
     assert res['runs']['1']['A']['values'] == {'1': 0.15, '2': 0.3}
+    assert res['summary']['train_seconds'] == dict(A=6.0, B=6.0) and res['summary']['a_seconds_to_b_final'] == 3.0
 
 
 def test_forwarded_argv_and_step_memory():
@@ -243,3 +266,31 @@ def test_assignment_benchmarks_report_peak_memory_of_both(command):
     ratio = [line for line in proc.stdout.splitlines() if line.startswith('memory_ratio=')]
     assert len(ratio) == 1 and float(ratio[0].split('=')[1]) > 0
     assert proc.stdout.strip().splitlines()[-1].startswith('ratio=')
+
+
+def test_record_writes_config_seed_epochs_times_and_test_metrics_per_class(tmp_path):
+    run = tmp_path / 'run'
+    vis = run / '20261203_000000' / 'vis_data'
+    vis.mkdir(parents=True)
+    rows = [dict(loss=1.0, epoch=1, iter=4, time=2.0, step=4), dict(loss=0.8, epoch=2, iter=8, time=3.0, step=8),
+            {'pascal_voc/mAP': 0.1, 'step': 1}, {'pascal_voc/mAP': 0.3, 'step': 2}]
+    (vis / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in rows) + '\n')
+    (run / 'my_config.py').write_text("randomness = dict(seed=7)\n")
+    log = tmp_path / 'test.log'
+    log.write_text('\n'.join([
+        'INFO - ', '+-----------+-----+------+--------+-------+', '| class     | gts | dets | recall | ap    |',
+        '+-----------+-----+------+--------+-------+', '| RBC       | 805 | 7200 | 0.835  | 0.093 |',
+        '| WBC       | 71  | 0    | 0.000  | 0.000 |', '+-----------+-----+------+--------+-------+',
+        '| mAP       |     |      |        | 0.047 |', '+-----------+-----+------+--------+-------+',
+        'INFO - Epoch(test) [72/72]    pascal_voc/mAP: 0.0465  pascal_voc/AP50: 0.0470  time: 0.3687', '']))
+    out = tmp_path / 'res.json'
+    proc = run_cmd([PY, 'tools/benchmark.py', 'record', str(run), '--out', str(out), '--test-log', str(log),
+                    '--command', 'the command'], env=ENV)
+    assert_ok(proc)
+    res = json.loads(out.read_text())
+    assert res['config'] == 'my_config.py' and res['seed'] == 7 and res['command'] == 'the command'
+    assert res['val_per_epoch'] == {'1': {'pascal_voc/mAP': 0.1}, '2': {'pascal_voc/mAP': 0.3}}
+    assert res['train_seconds_per_epoch'] == {'1': 8.0, '2': 12.0}  # 2 s x 4 iterations, 3 s x 4
+    assert res['test']['pascal_voc/mAP'] == 0.0465
+    assert res['test_per_class'] == {'RBC': dict(gts=805.0, dets=7200.0, recall=0.835, ap=0.093),
+                                     'WBC': dict(gts=71.0, dets=0.0, recall=0.0, ap=0.0)}

@@ -29,6 +29,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
 from ._common import load_any_config, resolve_any_config
@@ -243,11 +244,40 @@ def main(args: argparse.Namespace) -> None:
         _write_json(args.json, res)
 
 
-def seed_summary(per_seed: Dict[int, Curves]) -> dict:
+def train_rows(files: List[str]) -> List[dict]:
+    """The training rows (those with a ``loss``) of MMEngine ``scalars.json`` files."""
+    rows = []
+    for path in files:
+        with open(path) as f:
+            rows += [json.loads(line) for line in f if line.strip() and '"loss"' in line]
+    return rows
+
+
+def epoch_seconds(rows: List[dict]) -> Dict[int, float]:
+    """epoch -> seconds: mean logged iteration time x the epoch's iterations (the largest logged ``iter``)."""
+    times, last_iter = defaultdict(list), {}
+    for row in rows:
+        epoch = int(row['epoch'])
+        times[epoch].append(float(row['time']))
+        last_iter[epoch] = max(last_iter.get(epoch, 0), int(row['iter']))
+    out, previous_end = {}, 0
+    for epoch in sorted(times):
+        n = last_iter[epoch] - previous_end
+        previous_end = last_iter[epoch]
+        out[epoch] = round(sum(times[epoch]) / len(times[epoch]) * n, 1)
+    return out
+
+
+def seed_summary(per_seed: Dict[int, Curves], seconds: Optional[Dict[int, Curves]] = None) -> dict:
     """Mean and min-max over seeds of every epoch both sides logged in every seed, and what they say.
 
     Args:
         per_seed: seed -> tag ('A' / 'B') -> epoch -> metric.
+        seconds: seed -> tag -> epoch -> training seconds of that epoch (:func:`epoch_seconds`); with it, the
+            summary also has ``train_seconds`` (tag -> mean over seeds of the run's total) and the mean training
+            time each side takes to reach the other's final mean (``b_seconds_to_a_final``,
+            ``a_seconds_to_b_final``) with its ratio to the other side's whole run (``b_to_a_final_time_ratio``,
+            ``a_to_b_final_time_ratio``): the paper's "wall time to reach the baseline's final accuracy".
 
     Returns:
         dict: ``epochs`` (tag -> epoch -> {mean, min, max}), ``final`` (the last common epoch's stats per tag),
@@ -278,18 +308,32 @@ def seed_summary(per_seed: Dict[int, Curves]) -> dict:
     def first_reach(tag, target):
         return next((e for e in epochs if stats[tag][e]['mean'] >= target), None)
 
-    return dict(seeds=seeds, epochs=stats, last_epoch=last, final=dict(A=fa, B=fb), direction=direction,
-                a_reaches_b_final=first_reach('A', fb['mean']), b_reaches_a_final=first_reach('B', fa['mean']))
+    res = dict(seeds=seeds, epochs=stats, last_epoch=last, final=dict(A=fa, B=fb), direction=direction,
+               a_reaches_b_final=first_reach('A', fb['mean']), b_reaches_a_final=first_reach('B', fa['mean']))
+    if seconds and all(e in seconds.get(s, {}).get(t, {}) for s in seeds for t in 'AB' for e in epochs):
+        def mean_seconds(tag, upto):
+            return sum(sum(seconds[s][tag][e] for e in epochs if e <= upto) for s in seeds) / len(seeds)
+
+        total = {t: mean_seconds(t, last) for t in 'AB'}
+        res['train_seconds'] = total
+        for tag, other in (('b', 'a'), ('a', 'b')):
+            reach = res[f'{tag}_reaches_{other}_final']
+            took = mean_seconds(tag.upper(), reach) if reach is not None else None
+            res[f'{tag}_seconds_to_{other}_final'] = took
+            res[f'{tag}_to_{other}_final_time_ratio'] = took / total[other.upper()] if took is not None else None
+    return res
 
 
 def main_seeds(args: argparse.Namespace) -> None:
     """``--seeds``: one pair of runs per seed, then :func:`seed_summary` as a table, a plot and JSON."""
     per_seed, runs_by_seed, metric, labels = {}, {}, None, None
+    seconds = {}
     for seed in args.seeds:
         runs, curves, metric = train_pair(args, seed, osp.join(args.work_dir, f'seed{seed}'))
         per_seed[seed], runs_by_seed[seed] = curves, runs
+        seconds[seed] = {t: epoch_seconds(train_rows(scalar_files(r['work_dir']))) for t, r in runs.items()}
         labels = {t: r['label'] for t, r in runs.items()}
-    summary = seed_summary(per_seed)
+    summary = seed_summary(per_seed, seconds)
     out = args.out or osp.join(args.work_dir, 'convergence.png')
     plot_seeds(summary, labels, metric, out,
                f'{labels["A"]} vs {labels["B"]} (seeds {", ".join(map(str, summary["seeds"]))})')
@@ -303,6 +347,11 @@ def main_seeds(args: argparse.Namespace) -> None:
     reach = summary['a_reaches_b_final']
     print(f'\nepoch {summary["last_epoch"]}: {summary["direction"]}; A reaches B\'s final mean '
           + (f'at epoch {reach}' if reach else 'not within the run'))
+    if 'train_seconds' in summary:
+        took, ratio = summary['b_seconds_to_a_final'], summary['b_to_a_final_time_ratio']
+        print(f'mean training time: A {summary["train_seconds"]["A"]:.0f} s, B {summary["train_seconds"]["B"]:.0f} s; '
+              'B reaches A\'s final mean ' + (f'after {took:.0f} s = {ratio:.2f} x A\'s run' if took is not None
+                                              else 'not within the run'))
     if args.json:
         res = dict(metric=metric, epochs=args.epochs, plot=out,
                    summary=dict(summary, epochs={t: {str(e): v for e, v in summary['epochs'][t].items()}

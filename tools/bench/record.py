@@ -5,7 +5,8 @@
 The JSON holds the config file (the copy the runner dumped into WORK_DIR), the command (``--command``, else the
 plain ``tools/train.py`` call), the git commit of the checkout, the seed, every validation row per epoch (all
 logged metrics), the wall time of every training epoch (sum of the logged iteration times, scaled to the epoch's
-iterations) and, with ``--test-log``, the test metrics that log ends with (``tools/test.py`` output). Every number
+iterations) and, with ``--test-log``, the test metrics that log ends with (``tools/test.py`` output) and its
+per-class table (``test_per_class``: gts, dets, recall, ap per class, where the metric prints one). Every number
 in docs/benchmarks.md comes from such a file.
 """
 import argparse
@@ -15,10 +16,9 @@ import os
 import os.path as osp
 import re
 import subprocess
-from collections import defaultdict
-from typing import Dict, List
+from typing import Dict
 
-from .convergence import read_val_rows, scalar_files
+from .convergence import epoch_seconds, read_val_rows, scalar_files, train_rows
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -31,30 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--test-log', help='a tools/test.py log whose final metrics go into "test"')
 
 
-def train_rows(files: List[str]) -> List[dict]:
-    rows = []
-    for path in files:
-        with open(path) as f:
-            rows += [json.loads(line) for line in f if line.strip() and '"loss"' in line]
-    return rows
-
-
-def epoch_seconds(rows: List[dict]) -> Dict[int, float]:
-    """epoch -> seconds: mean logged iteration time x the epoch's iterations (the largest logged ``iter``)."""
-    times, last_iter, first_iter = defaultdict(list), {}, {}
-    for row in rows:
-        epoch = int(row['epoch'])
-        times[epoch].append(float(row['time']))
-        last_iter[epoch] = max(last_iter.get(epoch, 0), int(row['iter']))
-        first_iter.setdefault(epoch, int(row['iter']))
-    out, previous_end = {}, 0
-    for epoch in sorted(times):
-        n = last_iter[epoch] - previous_end
-        previous_end = last_iter[epoch]
-        out[epoch] = round(sum(times[epoch]) / len(times[epoch]) * n, 1)
-    return out
-
-
 def test_metrics(log: str) -> Dict[str, float]:
     """The ``key: value`` pairs of the last ``Epoch(test)`` line of a tools/test.py log."""
     with open(log, errors='replace') as f:
@@ -62,6 +38,29 @@ def test_metrics(log: str) -> Dict[str, float]:
     if not lines:
         raise SystemExit(f'{log}: no Epoch(test) line (not a finished tools/test.py log)')
     return {k: float(v) for k, v in re.findall(r'([\w/.]+): (-?[0-9.]+(?:e-?\d+)?)', lines[-1].split(']', 2)[-1])}
+
+
+def test_per_class(log: str) -> Dict[str, Dict[str, float]]:
+    """class -> {gts, dets, recall, ap} from the last per-class table of a tools/test.py log (mmdet's VOCMetric
+    prints one); empty when the log has none."""
+    with open(log, errors='replace') as f:
+        text = f.read()
+    start = text.rfind('| class ')
+    if start < 0:
+        return {}
+    lines = text[start:].splitlines()
+    header = [c.strip() for c in lines[0].strip('|').split('|')]
+    table = {}
+    for line in lines[1:]:
+        if not line.startswith('|'):
+            if line.startswith('+'):
+                continue
+            break
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        if cells[0] == 'mAP':
+            break
+        table[cells[0]] = {k: float(v) for k, v in zip(header[1:], cells[1:]) if v}
+    return table
 
 
 def git_commit() -> str:
@@ -95,6 +94,9 @@ def main(args: argparse.Namespace) -> None:
     )
     if args.test_log:
         record['test'] = test_metrics(args.test_log)
+        per_class = test_per_class(args.test_log)
+        if per_class:
+            record['test_per_class'] = per_class
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
         json.dump(record, f, indent=1)
