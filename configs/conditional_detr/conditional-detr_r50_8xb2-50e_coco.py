@@ -8,6 +8,7 @@
 #   * the head zero-initializes its last box layer (CondDETRHead(zero_init_reg=True)), as the official code;
 #   * BatchedHungarianAssigner (same matching as HungarianAssigner, costs computed for the whole batch);
 #   * FastDropoutFFN: mmcv's FFN (same parameters) with a cheaper dropout mask on CPU (no change on GPU).
+#   bash tools/dist_train.sh configs/conditional_detr/conditional-detr_r50_8xb2-50e_coco.py 8
 _base_ = ['mmdet::conditional_detr/conditional-detr_r50_8xb2-50e_coco.py', '../_base_/models/detr_matching.py']
 custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 

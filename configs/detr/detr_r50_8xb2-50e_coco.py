@@ -5,6 +5,7 @@
 # MultiheadAttention), 100 queries, softmax classification with no-object weight 0.1 and its matching cost.
 # mmdet's DETR config with our registry parts (the state dict equals mmdet's `DETR`) and the 50-epoch schedule of
 # mmdet's Conditional DETR.
+#   bash tools/dist_train.sh configs/detr/detr_r50_8xb2-50e_coco.py 8
 _base_ = ['mmdet::detr/detr_r50_8xb2-150e_coco.py', '../_base_/models/detr_matching.py']
 custom_imports = dict(imports=['mmdet_detrx', 'mmdet_detrx.checkpoint_loading'], allow_failed_imports=False)
 

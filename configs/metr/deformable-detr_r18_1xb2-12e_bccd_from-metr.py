@@ -4,6 +4,7 @@
 #       work_dirs/metr_r18_1xb2-12e_coco128-bccd/epoch_12.pth \
 #       work_dirs/metr_r18_1xb2-12e_coco128-bccd/deformable-detr_r18_from-metr.pth \
 #       --config configs/metr/deformable-detr_r18_1xb2-12e_bccd_from-metr.py
+#   python tools/train.py configs/metr/deformable-detr_r18_1xb2-12e_bccd_from-metr.py
 # It keeps backbone, neck, encoder, decoder, level embedding, reference points and box branches; the
 # classifier (3 BCCD classes) and the query embedding start fresh. See docs/metr.md.
 _base_ = ['../_base_/models/deformable-detr_r18.py', '../_base_/datasets/bccd_detection.py',

@@ -4,6 +4,7 @@
 # Needs: data/coco (mmdet layout) and data/objects365 (zhiyuan_objv2_{train,val}.json). The class embeddings of
 # both label spaces are committed (data/class_embeddings/{coco,o365}_minilm-l6.pt; how they were made:
 # data/class_embeddings/README.md). 8 GPUs x 2 images; scale lr for other batch sizes. docs/metr.md.
+#   bash tools/dist_train.sh configs/metr/metr_r50_8xb2-50e_coco-o365.py 8
 _base_ = ['../_base_/models/metr_r18.py', '../_base_/default_runtime.py', 'mmdet::_base_/datasets/coco_detection.py',
           '../_base_/datasets/detr_multiscale_augment.py']
 embed_dims = 256

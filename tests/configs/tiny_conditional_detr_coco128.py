@@ -1,5 +1,6 @@
 # A tiny Conditional DETR (ours) on coco128 for entry-point tests: ResNet-18 without pretrained weights, 64-d
-# transformer, 1 encoder / 1 decoder layer, 10 queries, 96 px images, first 4 images. Seconds per epoch on CPU.
+# transformer, 1 encoder / 1 decoder layer, 10 queries, images at most 128x96, first 4 images (./_base_/
+# tiny_coco128_data.py). Seconds per epoch on CPU.
 _base_ = ['../../configs/_base_/models/conditional-detr_r18.py', '../../configs/_base_/datasets/coco128_detection.py',
           '../../configs/_base_/schedules/adamw_12e.py', '../../configs/_base_/default_runtime.py',
           './_base_/tiny_coco128_data.py']

@@ -1,6 +1,6 @@
 # mmdet's own DETR (type='DETR', DETRHead, HungarianAssigner), shrunk like ./tiny_conditional_detr_coco128.py
-# (ResNet-18 without pretrained weights, 64-d transformer, 1 encoder / 1 decoder layer, 10 queries, 96 px
-# images, first 4 coco128 images) for the benchmark tests. mmdet's DETR builds its encoder, decoder and
+# (ResNet-18 without pretrained weights, 64-d transformer, 1 encoder / 1 decoder layer, 10 queries, images at
+# most 128x96, first 4 coco128 images) for the benchmark tests. mmdet's DETR builds its encoder, decoder and
 # positional encoding without the registry, so those configs carry no `type`.
 _base_ = './tiny_conditional_detr_coco128.py'
 d = 64
