@@ -138,3 +138,34 @@ def test_exports_to_onnx(tmp_path, pretrained):
     (out, ) = ort.InferenceSession(path).run(None, {'x': x.numpy()})
     with torch.no_grad():
         np.testing.assert_allclose(out, model(x)[0].numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('stride, size', [(1, (9, 12)), (2, (8, 12)), (2, (9, 13)), (1, (1, 1))])
+def test_same_conv_equals_explicit_tf_same_padding(stride, size):
+    """The conv's own padding (symmetric cases) and the explicit pad (asymmetric ones) give TensorFlow's SAME:
+    compared with zero-padding by hand (extra pixel right / bottom) and an unpadded conv."""
+    from mmdet_detrx.models.backbones.efficientnet_lite import SameConvNormAct
+    torch.manual_seed(0)
+    layer = SameConvNormAct(4, 6, kernel_size=3, stride=stride, act_cfg=None).eval()
+    x = torch.randn(2, 4, *size)
+    pads = []
+    for n in (size[1], size[0]):
+        total = max((-(-n // stride) - 1) * stride + 3 - n, 0)
+        pads += [total // 2, total - total // 2]
+    with torch.no_grad():
+        expected = layer.bn(torch.nn.functional.conv2d(torch.nn.functional.pad(x, pads), layer.conv.weight,
+                                                       stride=stride, groups=1))
+        out = layer(x)
+    assert out.shape == (2, 6, -(-size[0] // stride), -(-size[1] // stride))
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_exported_graph_pads_only_the_asymmetric_convs(tmp_path):
+    """Symmetric SAME padding becomes the Conv's pads: only the stride-2 convs on even sizes keep a Pad node."""
+    onnx = pytest.importorskip('onnx')
+    model = EfficientNetLite('lite0', out_indices=(3, )).eval()
+    path = str(tmp_path / 'lite0.onnx')
+    torch.onnx.export(model, (torch.randn(1, 3, 64, 96), ), path, opset_version=17, dynamo=False)
+    ops = [n.op_type for n in onnx.load(path).graph.node]
+    strided = sum(1 for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2))
+    assert ops.count('Pad') == strided and ops.count('Conv') > 3 * strided
