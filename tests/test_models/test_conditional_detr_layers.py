@@ -9,7 +9,7 @@ from mmdet.registry import MODELS
 
 import mmdet_detrx  # noqa: F401
 from mmdet_detrx.models.layers.conditional_attention import attention_bias
-from mmdet_detrx.models.layers.fast_dropout import fast_dropout
+from mmdet_detrx.models.layers.fast_dropout import fast_dropout, keep_mask
 
 D, H = 32, 4
 
@@ -110,6 +110,41 @@ def test_fast_dropout_keeps_expected_fraction_and_mean():
         fast_dropout(x, 1.5, training=True)
 
 
+@pytest.mark.parametrize('p', [0.05, 0.1, 0.5, 0.9])
+def test_keep_mask_is_bernoulli_in_every_16_bit_lane(p):
+    """Each of the four 16-bit lanes of a 64-bit draw keeps with probability 1 - p (a lane with a constant bit,
+    e.g. from non-negative 64-bit draws, would keep ~always), and neighbouring elements are uncorrelated."""
+    torch.manual_seed(0)
+    n = 400_000
+    mask = keep_mask(torch.empty(n, 4), p).float()  # column j = lane j of each word
+    tolerance = 5 * (p * (1 - p) / n)**0.5
+    for lane in range(4):
+        assert abs(mask[:, lane].mean().item() - (1 - p)) < tolerance, lane
+    centred = mask.flatten() - mask.mean()
+    correlation = (centred[1:] * centred[:-1]).mean() / centred.var()
+    assert abs(correlation.item()) < 0.01
+    assert keep_mask(torch.ones(7, 3), p).shape == (7, 3)  # numel not a multiple of 4
+
+
+def test_keep_mask_edges_and_seed():
+    x = torch.ones(5, 7)
+    assert keep_mask(x, 0.).all() and not keep_mask(x, 1.).any() and not keep_mask(x, 1 - 1e-6).any()
+    torch.manual_seed(3)
+    first = keep_mask(x, 0.3)
+    torch.manual_seed(3)
+    assert torch.equal(keep_mask(x, 0.3), first)
+
+
+def test_fast_dropout_backward_masks_like_forward():
+    x = torch.randn(50, 40, requires_grad=True)
+    torch.manual_seed(0)
+    out = fast_dropout(x, 0.2, training=True)
+    out.backward(torch.ones_like(out))
+    kept = out != 0
+    torch.testing.assert_close(out[kept], x[kept] / 0.8)
+    torch.testing.assert_close(x.grad, kept.float() / 0.8)
+
+
 def test_fast_dropout_ffn_equals_mmcv_ffn_in_eval_and_drops_in_train():
     from mmcv.cnn.bricks.transformer import FFN
     cfg = dict(embed_dims=D, feedforward_channels=64, num_fcs=2, ffn_drop=0.3)
@@ -208,3 +243,36 @@ def test_attention_rejects_mmdet_flag_of_the_other_kind():
         MODELS.build(dict(type='CondDETRSelfAttention', embed_dims=D, num_heads=H, cross_attn=True))
     with pytest.raises(ValueError, match='divisible by num_heads'):
         MODELS.build(dict(type='CondDETRCrossAttention', embed_dims=30, num_heads=4))
+
+
+def test_batch_shared_object_queries_give_the_same_outputs_and_gradients():
+    """An object-query tensor expanded over the batch (as CondDETR.pre_decoder passes it) is projected once per
+    batch; outputs and gradients equal those of the same queries copied per image."""
+    from mmdet_detrx.models.layers.conditional_attention import batch_shared
+    decoder = MODELS.build(dict(type='CondDETRDecoder', **_decoder_cfg())).eval()
+    inputs = _decoder_inputs(batch=3)
+    results = {}
+    for shared in (True, False):
+        embedding = torch.randn(7, D, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        query_pos = embedding[None].expand(3, -1, -1)
+        if not shared:
+            query_pos = query_pos.contiguous()
+        assert batch_shared(query_pos) == shared
+        decoder.zero_grad()
+        hidden, refs = decoder(**dict(inputs, query_pos=query_pos))
+        (hidden.square().sum() + refs.sum()).backward()
+        results[shared] = (hidden, refs, embedding.grad, decoder.layers[0].self_attn.qpos_proj.weight.grad.clone())
+    for a, b in zip(results[True], results[False]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_cond_detr_pre_decoder_shares_the_object_queries():
+    from mmdet_detrx.models.detectors.conditional_detr import CondDETR
+    model = CondDETR.__new__(CondDETR)
+    torch.nn.Module.__init__(model)
+    model.query_embedding = torch.nn.Embedding(5, D)
+    decoder_inputs, head_inputs = model.pre_decoder(torch.randn(2, 9, D))
+    assert decoder_inputs['query_pos'].shape == (2, 5, D) and decoder_inputs['query_pos'].stride(0) == 0
+    torch.testing.assert_close(decoder_inputs['query_pos'][1], model.query_embedding.weight)
+    assert decoder_inputs['query'].shape == (2, 5, D) and not decoder_inputs['query'].any()
+    assert head_inputs == {}

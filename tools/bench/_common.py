@@ -324,3 +324,32 @@ def print_memory(results: dict, ours: str = 'ours', ref: str = 'mmdet', what: st
     ratio = results[ours]['steps_mib'] / results[ref]['steps_mib'] if results[ref]['steps_mib'] else float('nan')
     print(f'memory_ratio={ratio:.3f}')
     return ratio
+
+
+def make_train_step(model, inputs, samples: list, seed: Optional[int] = None) -> Callable[[], None]:
+    """A zero-argument full training step of ``model`` on one fixed batch: forward and losses (mmengine's
+    ``parse_losses`` sum, the keys with 'loss'), backward, gradient clipping at 0.1 and an AdamW step (lr 1e-4,
+    weight decay 1e-4), as the configs train. ``seed`` (optional) re-seeds torch before every step (denoising
+    noise, samplers). The three parts are labelled ``forward+loss``, ``backward`` and ``optimizer`` for
+    ``--profile`` (``torch.profiler.record_function``; free when no profiler runs)."""
+    import copy
+
+    import torch
+    from torch.profiler import record_function
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4)
+
+    def step() -> None:
+        if seed is not None:
+            torch.manual_seed(seed)
+        with record_function('forward+loss'):
+            total, _ = model.parse_losses(model.loss(inputs, copy.deepcopy(samples)))
+        with record_function('backward'):
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+        with record_function('optimizer'):
+            torch.nn.utils.clip_grad_norm_(params, max_norm=0.1)
+            optimizer.step()
+
+    return step
+

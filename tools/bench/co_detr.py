@@ -46,8 +46,9 @@ from typing import List, Tuple
 import torch
 from mmengine.config import ConfigDict
 
-from ._common import (forwarded_argv, import_package_from, memory_in_subprocesses, non_negative_int, positive_int,
-                      print_memory, print_worker_memory, summarize, time_interleaved)
+from ._common import (forwarded_argv, import_package_from, make_train_step, memory_in_subprocesses, non_negative_int,
+                      positive_int, print_memory, print_worker_memory, summarize, time_interleaved)
+from ._profile import add_profile_arguments, print_profile, profile_steps
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 OUR_CONFIG = osp.join(REPO, 'configs', 'co_detr', 'co-dino-5scale_r50_8xb2-lsj-1x_coco.py')
@@ -77,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: leave the default)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--memory-worker', choices=('ours', 'mmdet'), help=argparse.SUPPRESS)
+    add_profile_arguments(parser)
     parser.add_argument('--weights', help=argparse.SUPPRESS)
 
 
@@ -203,23 +205,6 @@ def make_batch(args: argparse.Namespace):
     return inputs, samples
 
 
-def make_step(model: torch.nn.Module, inputs: torch.Tensor, samples: list, seed: int):
-    """A zero-argument full training step; the loss is mmengine's ``parse_losses`` sum (keys with 'loss')."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4)
-
-    def step() -> None:
-        torch.manual_seed(seed)
-        losses = model.loss(inputs, copy.deepcopy(samples))
-        total, _ = model.parse_losses(losses)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(params, max_norm=0.1)
-        optimizer.step()
-
-    return step
-
-
 # ---------------------------------------------------------------- memory (one subprocess per model)
 def run_worker(args: argparse.Namespace) -> None:
     """Subprocess: build one model, load the weights, run ``mem_steps`` steps; print its memory as json."""
@@ -236,7 +221,7 @@ def run_worker(args: argparse.Namespace) -> None:
         model = build(ours_cfg if args.memory_worker == 'ours' else ref_cfg, args.seed)
         model.load_state_dict(torch.load(args.weights, weights_only=True), strict=True)
         inputs, samples = make_batch(args)
-        print_worker_memory(make_step(model, inputs, samples, args.seed), args.mem_steps, args.memory_worker)
+        print_worker_memory(make_train_step(model, inputs, samples, args.seed), args.mem_steps, args.memory_worker)
 
 
 # ---------------------------------------------------------------- main
@@ -268,9 +253,12 @@ def main(args: argparse.Namespace) -> None:
               f'batch {args.batch_size}x3x{args.img_size}x{args.img_size}, {args.num_gts} gts/img; '
               f'{sum(p.numel() for p in ours.parameters()) / 1e6:.1f}M parameters (same weights); '
               f'torch {torch.__version__}, {torch.get_num_threads()} threads')
-        times = time_interleaved({'ours': make_step(ours, inputs, samples, args.seed),
-                                  'mmdet': make_step(ref, inputs, samples, args.seed)},
-                                 repeats=args.repeats, warmup=args.warmup)
+        steps = {'ours': make_train_step(ours, inputs, samples, args.seed),
+                 'mmdet': make_train_step(ref, inputs, samples, args.seed)}
+        if args.profile:
+            print_profile(profile_steps({'ours': ours, 'mmdet': ref}, steps, args.profile), args.profile_top)
+            return
+        times = time_interleaved(steps, repeats=args.repeats, warmup=args.warmup)
         ratio = summarize(times, ours='ours', ref='mmdet')
         del ours, ref
         if not args.no_memory:

@@ -17,14 +17,15 @@ Example::
     python tools/benchmark.py conditional-detr --depth 18 --queries 300 --img-size 320 --repeats 10
 """
 import argparse
-import copy
 import os
 from typing import Tuple
 
 import torch
 
 from ._common import (add_memory_arguments, forwarded_argv, memory_in_subprocesses, non_negative_int, positive_int,
-                      print_memory, print_worker_memory, summarize, time_interleaved)
+                      make_train_step, print_memory, print_worker_memory, summarize,
+                      time_interleaved)
+from ._profile import add_profile_arguments, print_profile, profile_steps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: leave the default)')
     parser.add_argument('--seed', type=int, default=0)
     add_memory_arguments(parser, ('ours', 'mmdet'), 'training steps')
+    add_profile_arguments(parser)
 
 
 def model_cfg(args: argparse.Namespace, detector: str, head: str, assigner: str) -> dict:
@@ -104,22 +106,6 @@ def make_batch(args: argparse.Namespace):
     return inputs, samples
 
 
-def make_step(model: torch.nn.Module, inputs: torch.Tensor, samples: list):
-    """A zero-argument full training step (forward + loss + backward + clipped AdamW step)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4)
-
-    def step() -> None:
-        losses = model.loss(inputs, copy.deepcopy(samples))
-        total = sum(losses.values())
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(params, max_norm=0.1)
-        optimizer.step()
-
-    return step
-
-
 def build_models(args: argparse.Namespace, which: Tuple[str, ...] = ('ours', 'mmdet')) -> Tuple[dict, str]:
     """The requested models in training mode (``mmdet``: mmdet's ConditionalDETR; ``ours`` with its weights when
     both are built) and the assigner ours uses."""
@@ -150,7 +136,7 @@ def main(args: argparse.Namespace) -> None:
     inputs, samples = make_batch(args)
     if args.memory_worker:  # a fresh process with only the measured model (its weights do not change its memory)
         models, _ = build_models(args, (args.memory_worker, ))
-        step = make_step(models[args.memory_worker], inputs, samples)
+        step = make_train_step(models[args.memory_worker], inputs, samples)
         print_worker_memory(step, args.mem_steps, args.memory_worker)
         return
     models, assigner = build_models(args)
@@ -159,8 +145,11 @@ def main(args: argparse.Namespace) -> None:
           f'{args.queries} queries, {args.num_classes} classes, batch {args.batch_size}x3x{args.img_size}x'
           f'{args.img_size}, {args.num_gts} gts/img; ours uses {assigner}; torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads, PYTHONHASHSEED={os.environ.get("PYTHONHASHSEED")}')
-    times = time_interleaved({'ours': make_step(ours, inputs, samples), 'mmdet': make_step(ref, inputs, samples)},
-                             repeats=args.repeats, warmup=args.warmup)
+    steps = {'ours': make_train_step(ours, inputs, samples), 'mmdet': make_train_step(ref, inputs, samples)}
+    if args.profile:
+        print_profile(profile_steps(models, steps, args.profile), args.profile_top)
+        return
+    times = time_interleaved(steps, repeats=args.repeats, warmup=args.warmup)
     ratio = summarize(times, ours='ours', ref='mmdet')
     if args.mem_steps:
         del ours, ref, models

@@ -1,6 +1,7 @@
 """Conditional DETR (Meng et al., ICCV 2021) as a composable detector."""
 from typing import Dict, Tuple
 
+import torch
 from torch import Tensor
 
 from mmdet.registry import MODELS
@@ -18,7 +19,10 @@ class CondDETR(ModularDETR):
 
     Template stages (mmdet's ``DetectionTransformer``):
 
-    * ``pre_decoder`` (inherited from DETR): ``query = 0``, ``query_pos = query_embedding`` (B, Q, D).
+    * ``pre_decoder``: ``query = 0``, ``query_pos = query_embedding`` (B, Q, D), the embedding *expanded* over
+      the batch (not copied as in mmdet's DETR): the decoder then projects the object queries, predicts their
+      reference points and embeds those once for the whole batch (same values; see
+      :func:`~mmdet_detrx.models.layers.conditional_attention.project`).
     * ``forward_decoder``: returns ``hidden_states`` (L, B, Q, D) and ``references`` (B, Q, 2), the
       reference points the head adds (in inverse-sigmoid space) to its box centres.
 
@@ -31,6 +35,23 @@ class CondDETR(ModularDETR):
     """
 
     default_decoder_type = 'CondDETRDecoder'
+
+    def pre_decoder(self, memory: Tensor, **kwargs) -> Tuple[Dict, Dict]:
+        """Zero content queries and the learned object queries, shared by the batch.
+
+        Args:
+            memory (Tensor): encoder output, (B, K, D).
+            **kwargs: other encoder outputs (unused).
+
+        Returns:
+            tuple[dict, dict]: decoder inputs ``query`` (B, Q, D) zeros, ``query_pos`` (B, Q, D) the embedding
+            expanded over the batch (stride 0), ``memory``; empty head inputs.
+        """
+        batch_size = memory.size(0)
+        weight = self.query_embedding.weight
+        query_pos = weight[None].expand(batch_size, -1, -1)
+        query = weight.new_zeros((batch_size, *weight.shape))
+        return dict(query=query, query_pos=query_pos, memory=memory), dict()
 
     def decoder_outputs_to_dict(self, outputs: Tuple[Tensor, Tensor]) -> Dict:
         """The conditional decoder's ``(hidden_states (L, B, Q, D), references (B, Q, 2))`` as the head's inputs.

@@ -17,7 +17,7 @@ Deliberate differences from mmdet's ``ConditionalAttention``:
   ``bernoulli_`` (same distribution, different random stream, about half the cost), see
   :func:`~mmdet_detrx.models.layers.fast_dropout.fast_dropout`.
 """
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from mmcv.cnn import Linear
@@ -79,6 +79,25 @@ def attention_bias(attn_mask: Optional[Tensor], key_padding_mask: Optional[Tenso
         padding = padding.expand(batch_size, num_heads, 1, num_keys).reshape(batch_size * num_heads, 1, num_keys)
         bias = padding if bias is None else bias + padding
     return bias
+
+
+def batch_shared(x: Tensor) -> bool:
+    """Whether ``x`` (B, L, C) is one (L, C) tensor expanded over the batch (batch stride 0, B > 1): the
+    learned object queries of a plain (Conditional) DETR are, see :meth:`CondDETR.pre_decoder`."""
+    return x.dim() == 3 and x.size(0) > 1 and x.stride(0) == 0
+
+
+def project(module: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """``module(x)`` for a row-wise module (Linear, MLP) and x (B, L, C); a :func:`batch_shared` x is projected
+    once and the result expanded over the batch (the same values for 1/B of the work, forward and backward).
+
+    Returns:
+        Tensor: (B, L, C_out); batch-shared (stride 0) when x is.
+    """
+    if batch_shared(x):
+        out = module(x[:1])
+        return out.expand(x.size(0), *out.shape[1:])
+    return module(x)
 
 
 def _heads(x: Tensor, num_heads: int) -> Tensor:
@@ -191,8 +210,8 @@ class CondDETRSelfAttention(_ConditionalAttentionBase):
         if query_pos.shape != query.shape:
             raise ValueError(f'query_pos must have the shape of query {tuple(query.shape)}, '
                              f'got {tuple(query_pos.shape)}')
-        q = self.qcontent_proj(query) + self.qpos_proj(query_pos)
-        k = self.kcontent_proj(query) + self.kpos_proj(query_pos)
+        q = self.qcontent_proj(query) + project(self.qpos_proj, query_pos)
+        k = self.kcontent_proj(query) + project(self.kpos_proj, query_pos)
         v = self.v_proj(query)
         heads = self.num_heads
         out = self._attend(_heads(q, heads), _heads(k, heads), _heads(v, heads), attn_mask, key_padding_mask)
@@ -263,9 +282,9 @@ class CondDETRCrossAttention(_ConditionalAttentionBase):
                 raise ValueError('CondDETRCrossAttention(use_query_pos=True) needs query_pos of shape '
                                  f'{tuple(query.shape)}, got '
                                  f'{None if query_pos is None else tuple(query_pos.shape)}')
-            q_content = q_content + self.qpos_proj(query_pos)
+            q_content = q_content + project(self.qpos_proj, query_pos)
             k_content = k_content + k_pos
-        q_spatial = self.qpos_sine_proj(ref_sine_embed)
+        q_spatial = project(self.qpos_sine_proj, ref_sine_embed)
         # per head h: query [c_q^h ; s^h] and key [c_k^h ; p_k^h], width 2 * D / H
         heads = self.num_heads
         q = torch.cat([_heads(q_content, heads), _heads(q_spatial, heads)], dim=-1)

