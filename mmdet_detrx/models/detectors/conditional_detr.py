@@ -1,7 +1,6 @@
 """Conditional DETR (Meng et al., ICCV 2021) as a composable detector."""
 from typing import Dict, Tuple
 
-import torch
 from torch import Tensor
 
 from mmdet.registry import MODELS
