@@ -352,4 +352,3 @@ def make_train_step(model, inputs, samples: list, seed: Optional[int] = None) ->
             optimizer.step()
 
     return step
-

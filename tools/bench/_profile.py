@@ -5,10 +5,11 @@ Stages are labelled without touching the models' code: each direct child module'
 encoder, decoder, ...), the detector's (and a child detector's) ``forward_encoder`` / ``pre_decoder`` /
 ``forward_decoder``, each head's ``loss`` / ``loss_by_feat`` and its assigner's ``assign`` / ``batch_assign`` are
 wrapped, for the profiled steps only, in a ``torch.profiler.record_function`` of that name;
-the step itself labels ``backward`` and ``optimizer`` (see the subcommands' ``make_step``). Stage times are
+the step itself labels ``forward+loss``, ``backward`` and ``optimizer`` (``_common.make_train_step``). Stage times are
 inclusive (a head's ``loss`` contains its matching) and per step (total over the profiled steps / steps).
 """
 import argparse
+import time
 from contextlib import ExitStack, contextmanager
 from typing import Callable, Dict, Iterator, List, Tuple
 
@@ -37,7 +38,7 @@ def _stage_targets(model: nn.Module) -> List[Tuple[str, object, str]]:
         targets.append((name, child, 'forward'))
         heads = child if isinstance(child, nn.ModuleList) else [child]
         for i, head in enumerate(heads):
-            label = name if len(heads) == 1 and not isinstance(child, nn.ModuleList) else f'{name}.{i}'
+            label = f'{name}.{i}' if isinstance(child, nn.ModuleList) else name
             for method in HEAD_METHODS + DETECTOR_METHODS:
                 if callable(getattr(head, method, None)) and not isinstance(head, nn.ModuleList):
                     targets.append((f'{label}.{method}', head, method))
@@ -46,8 +47,7 @@ def _stage_targets(model: nn.Module) -> List[Tuple[str, object, str]]:
                 for method in ASSIGNER_METHODS:
                     if assigner is not None and callable(getattr(assigner, method, None)):
                         targets.append((f'{label}.{attr}.{method}', assigner, method))
-            roi_head = getattr(head, 'bbox_head', None) if hasattr(head, 'bbox_roi_extractor') else None
-            if roi_head is not None:
+            if hasattr(head, 'bbox_roi_extractor') and getattr(head, 'bbox_head', None) is not None:
                 targets.append((f'{label}.bbox_roi_extractor', head.bbox_roi_extractor, 'forward'))
     return targets
 
@@ -90,7 +90,6 @@ def profile_steps(models: Dict[str, nn.Module], steps: Dict[str, Callable[[], No
     Returns:
         dict: name -> (stage label -> CPU ms per step, operator -> self CPU ms per step, wall ms per step).
     """
-    import time
     for step in steps.values():
         step()  # warm-up outside the profiler
     results = {name: ({}, {}, 0.0) for name in steps}

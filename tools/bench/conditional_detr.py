@@ -23,8 +23,7 @@ from typing import Tuple
 import torch
 
 from ._common import (add_memory_arguments, forwarded_argv, memory_in_subprocesses, non_negative_int, positive_int,
-                      make_train_step, print_memory, print_worker_memory, summarize,
-                      time_interleaved)
+                      make_train_step, print_memory, print_worker_memory, summarize, time_interleaved)
 from ._profile import add_profile_arguments, print_profile, profile_steps
 
 
