@@ -85,6 +85,17 @@ def test_noise_report_flags_a_busy_machine_and_a_wide_spread(bench_modules):
     assert isinstance(timed, common.Timings) and len(timed['a']) == 2 and len(timed.load_before) == 3
 
 
+def test_time_interleaved_pauses_before_each_call_outside_the_timing(bench_modules, monkeypatch):
+    common, _ = bench_modules
+    events = []
+    monkeypatch.setattr(common.time, 'sleep', lambda s: events.append(('sleep', s)))
+    timed = common.time_interleaved(dict(a=lambda: events.append('a'), b=lambda: events.append('b')),
+                                    repeats=2, warmup=1, pause=0.2)
+    # warm-up unpaused, then every timed call preceded by its pause; the order alternates per round
+    assert events == ['a', 'b', ('sleep', 0.2), 'a', ('sleep', 0.2), 'b', ('sleep', 0.2), 'b', ('sleep', 0.2), 'a']
+    assert all(t < 0.1 for ts in timed.values() for t in ts)
+
+
 def test_compare_missing_data_names_the_path(tmp_path):
     proc = run_cmd([PY, 'tools/benchmark.py', 'compare', TINY_CONFIG, TINY_DETR, '--cfg-options',
                     f'train_dataloader.dataset.data_root={tmp_path}/no_coco/'], env=ENV)

@@ -78,7 +78,7 @@ def print_noise(report: dict) -> None:
 
 
 def time_interleaved(fns: Dict[str, Callable[[], None]], repeats: int = 10, warmup: int = 2,
-                     progress: Optional[Callable[[str, int, int], None]] = None) -> Timings:
+                     progress: Optional[Callable[[str, int, int], None]] = None, pause: float = 0.0) -> Timings:
     """Times several callables in an interleaved order so machine noise hits them alike.
 
     Args:
@@ -87,6 +87,9 @@ def time_interleaved(fns: Dict[str, Callable[[], None]], repeats: int = 10, warm
         warmup: untimed rounds first.
         progress: optional ``progress(stage, i, n)`` called before each round, ``stage`` being
             ``'warmup'`` or ``'repeat'`` and ``i`` counting from 1.
+        pause: seconds of sleep before each timed call, so that the worker threads of the previous callable's
+            runtime (torch's OpenMP pool, onnxruntime's pool) have stopped spinning and do not compete with the
+            next one for the cores.
 
     Returns:
         Timings: name -> list of wall times in seconds, one per round, with the load averages before and after.
@@ -107,6 +110,8 @@ def time_interleaved(fns: Dict[str, Callable[[], None]], repeats: int = 10, warm
             progress('repeat', r + 1, repeats)
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
+            if pause:
+                time.sleep(pause)
             t0 = time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - t0)

@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--threads', type=positive_int, default=2, help='threads of both (default 2)')
     parser.add_argument('--repeats', type=positive_int, default=15)
     parser.add_argument('--warmup', type=non_negative_int, default=3)
+    parser.add_argument('--pause', type=float, default=0.25,
+                        help='seconds of sleep before each timed call: eager and onnxruntime keep their own thread '
+                             'pools, whose threads spin for a while after a call and slow the other one down '
+                             '(2 threads on 2 cores, small Conditional DETR: medians 93 / 29 ms with it, 136 / 51 ms '
+                             'without)')
     parser.add_argument('--opt-level', choices=ONNX_OPT_LEVELS, default='all', help='onnxruntime graph optimisation')
     parser.add_argument('--quantize', choices=('none', 'dynamic'), default='none',
                         help='also time an int8 dynamically quantised graph')
@@ -122,12 +127,13 @@ def main(args: argparse.Namespace) -> None:
     fns = {'eager': lambda: reference_predict(model, inputs, shape)}
     for name, session in sessions.items():
         fns[name] = lambda s=session: s.run(['boxes', 'scores', 'labels'], feed)
-    times = time_interleaved(fns, repeats=args.repeats, warmup=args.warmup,
+    times = time_interleaved(fns, repeats=args.repeats, warmup=args.warmup, pause=args.pause,
                              progress=lambda stage, i, n: print(f'{stage} {i}/{n}', file=sys.stderr, flush=True))
     report = noise_report(times)
     eager = statistics.median(times['eager'])
     print(f'{args.config}: input (1, 3, {shape[0]}, {shape[1]}), {args.threads} threads (torch and onnxruntime), '
-          f'onnxruntime graph optimisation {args.opt_level}, median of {args.repeats} after {args.warmup} warm-up')
+          f'onnxruntime graph optimisation {args.opt_level}, median of {args.repeats} after {args.warmup} warm-up, '
+          f'{args.pause:g} s pause before each call')
     print('| run | median ms | min ms | max ms | IQR / median | / eager | graph MiB |')
     print('|---|---|---|---|---|---|---|')
     for name, ts in times.items():
