@@ -9,7 +9,7 @@ from mmdet.registry import MODELS
 
 import mmdet_detrx  # noqa: F401
 from mmdet_detrx.models.layers.conditional_attention import attention_bias
-from mmdet_detrx.models.layers.fast_dropout import fast_dropout, keep_mask
+from mmdet_detrx.models.layers.fast_dropout import fast_dropout, fast_dropout_unscaled, keep_mask
 
 D, H = 32, 4
 
@@ -143,6 +143,42 @@ def test_fast_dropout_backward_masks_like_forward():
     kept = out != 0
     torch.testing.assert_close(out[kept], x[kept] / 0.8)
     torch.testing.assert_close(x.grad, kept.float() / 0.8)
+
+
+def test_fast_dropout_unscaled_times_its_scale_is_fast_dropout():
+    x = torch.randn(30, 20, requires_grad=True)
+    torch.manual_seed(1)
+    ref = fast_dropout(x, 0.25, training=True)
+    torch.manual_seed(1)
+    out, scale = fast_dropout_unscaled(x, 0.25, training=True)
+    assert scale == pytest.approx(1 / 0.75)
+    torch.testing.assert_close(out * scale, ref)
+    out.backward(torch.ones_like(out))  # unscaled gradient: the mask itself
+    torch.testing.assert_close(x.grad, (ref != 0).float())
+    assert fast_dropout_unscaled(x, 0.25, training=False) == (x, 1.)
+
+
+def test_attention_dropout_scale_on_the_product_equals_scaled_weights():
+    """attn_drop applies 1 / (1 - p) to weights @ values; outputs and gradients equal dropout on the weights."""
+    from mmdet_detrx.models.layers.conditional_attention import _ConditionalAttentionBase
+    torch.manual_seed(0)
+    attn = MODELS.build(dict(type='CondDETRSelfAttention', embed_dims=D, num_heads=H, attn_drop=0.3)).train()
+    q, k, v = (torch.randn(2, H, 7, D // H, requires_grad=True) for _ in range(3))
+    torch.manual_seed(5)
+    out = _ConditionalAttentionBase._attend(attn, q, k, v, None, None)
+    out.sum().backward()
+    grads = [t.grad.clone() for t in (q, k, v)]
+    for t in (q, k, v):
+        t.grad = None
+    torch.manual_seed(5)  # the same keep mask, scaled on the weights
+    logits = q.reshape(2 * H, 7, -1) @ k.reshape(2 * H, 7, -1).transpose(1, 2) * (D // H)**-0.5
+    weights = fast_dropout(logits.softmax(-1), 0.3, training=True)
+    ref = (weights @ v.reshape(2 * H, 7, -1)).view(2, H, 7, -1).transpose(1, 2).reshape(2, 7, D)
+    ref = attn.out_proj(ref)
+    ref.sum().backward()
+    torch.testing.assert_close(out, ref)
+    for got, t in zip(grads, (q, k, v)):
+        torch.testing.assert_close(got, t.grad)
 
 
 def test_fast_dropout_ffn_equals_mmcv_ffn_in_eval_and_drops_in_train():

@@ -9,6 +9,8 @@ within 1 / 131072 = 7.6e-6), and the kept values are scaled by ``1 / (1 - p)`` a
 attention map) the masks were ~10% of a CPU training step. The random stream differs from ``F.dropout``'s, so
 runs are not bit-identical to ones with ``nn.Dropout``. Other devices use ``F.dropout``.
 """
+from typing import Tuple
+
 import torch
 import torch.nn.functional as F
 from mmcv.cnn.bricks.transformer import FFN
@@ -51,12 +53,28 @@ class _KeepAndScale(torch.autograd.Function):
     def forward(ctx, x: Tensor, keep: Tensor, scale: float) -> Tensor:
         ctx.save_for_backward(keep)
         ctx.scale = scale
-        return torch.where(keep, x, 0.).mul_(scale)
+        out = torch.where(keep, x, 0.)
+        return out if scale == 1. else out.mul_(scale)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         keep, = ctx.saved_tensors
-        return torch.where(keep, grad, 0.).mul_(ctx.scale), None, None
+        grad = torch.where(keep, grad, 0.)
+        return grad if ctx.scale == 1. else grad.mul_(ctx.scale), None, None
+
+
+def _dropout(x: Tensor, p: float, training: bool, scaled: bool) -> Tuple[Tensor, float]:
+    """Shared body of :func:`fast_dropout` (``scaled``) and :func:`fast_dropout_unscaled`."""
+    if not 0. <= p <= 1.:
+        raise ValueError(f'dropout probability must be in [0, 1], got {p}')
+    if not training or p == 0.:
+        return x, 1.
+    if x.device.type != 'cpu' or p == 1.:
+        return F.dropout(x, p, training=True), 1.
+    scale = 1. / (1. - p)
+    if scaled:
+        return _KeepAndScale.apply(x, keep_mask(x, p), scale), 1.
+    return _KeepAndScale.apply(x, keep_mask(x, p), 1.), scale
 
 
 def fast_dropout(x: Tensor, p: float, training: bool) -> Tensor:
@@ -70,13 +88,25 @@ def fast_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     Returns:
         Tensor: ``x`` (the same object) when not training or ``p == 0``, else a new tensor.
     """
-    if not 0. <= p <= 1.:
-        raise ValueError(f'dropout probability must be in [0, 1], got {p}')
-    if not training or p == 0.:
-        return x
-    if x.device.type != 'cpu' or p == 1.:
-        return F.dropout(x, p, training=True)
-    return _KeepAndScale.apply(x, keep_mask(x, p), 1. / (1. - p))
+    return _dropout(x, p, training, scaled=True)[0]
+
+
+def fast_dropout_unscaled(x: Tensor, p: float, training: bool) -> Tuple[Tensor, float]:
+    """:func:`fast_dropout` with its ``1 / (1 - p)`` scaling left to the caller: ``out * scale`` is the dropout.
+
+    For dropout followed by a linear map (attention weights times values), scaling the map's smaller output
+    instead of the input saves a pass over the input forward and backward; same values and gradients.
+
+    Args:
+        x (Tensor): input of any shape.
+        p (float): probability to zero an element, in [0, 1].
+        training (bool): apply dropout only when True.
+
+    Returns:
+        tuple[Tensor, float]: the input with dropped elements zeroed (not scaled; ``x`` itself when nothing is
+        dropped), and the scale still to apply (1 when already applied or not needed).
+    """
+    return _dropout(x, p, training, scaled=False)
 
 
 class FastDropout(nn.Module):
