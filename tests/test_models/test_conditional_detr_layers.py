@@ -197,6 +197,49 @@ def test_fast_dropout_ffn_equals_mmcv_ffn_in_eval_and_drops_in_train():
     assert (ours(x) - out_a).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize('p', [0.0, 0.3])
+@pytest.mark.parametrize('add_identity', [True, False])
+def test_fused_relu_dropout_ffn_equals_its_unfused_forward_in_training(p, add_identity):
+    """Training on CPU, FastDropoutFFN runs ReLU + dropout as one node and scales in the second GEMM; with the same
+    random stream its outputs and gradients equal the module-by-module forward (mmcv's, with the same dropouts)."""
+    from mmcv.cnn.bricks.transformer import FFN
+    torch.manual_seed(0)
+    ffn = MODELS.build(dict(type='FastDropoutFFN', embed_dims=D, feedforward_channels=64, num_fcs=2, ffn_drop=p,
+                            add_identity=add_identity)).train()
+    x = torch.randn(3, 7, D, requires_grad=True)
+    identity = torch.randn(3, 7, D)
+    results = []
+    for forward in (ffn.forward, lambda *a: FFN.forward(ffn, *a)):  # fused, then mmcv's module by module
+        torch.manual_seed(4)
+        out = forward(x, identity)
+        out.backward(torch.linspace(-1, 1, out.numel()).view_as(out))
+        results.append((out.detach(), x.grad.clone(), [q.grad.clone() for q in ffn.parameters()]))
+        x.grad = None
+        ffn.zero_grad(set_to_none=True)
+    (out_f, gx_f, gp_f), (out_r, gx_r, gp_r) = results
+    torch.testing.assert_close(out_f, out_r)
+    torch.testing.assert_close(gx_f, gx_r)
+    for a, b in zip(gp_f, gp_r):
+        torch.testing.assert_close(a, b)
+    if p:
+        hidden = ffn.layers[0][0](x).detach()
+        assert (hidden > 0).any() and (hidden < 0).any()  # ReLU and mask both matter on this input
+
+
+def test_relu_dropout_backward_zero_where_dropped_or_negative():
+    from mmdet_detrx.models.layers.fast_dropout import relu_dropout_unscaled
+    x = torch.randn(40, 30, requires_grad=True)
+    torch.manual_seed(2)
+    out, scale = relu_dropout_unscaled(x, 0.4, training=True)
+    torch.manual_seed(2)
+    keep = keep_mask(x, 0.4)
+    assert scale == pytest.approx(1 / 0.6)
+    torch.testing.assert_close(out, torch.where(keep, x.clamp_min(0), 0.).detach())
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, (keep & (x > 0)).float())
+    assert 0 < keep.float().mean() < 1 and (x < 0).any()
+
+
 def test_decoder_matches_mmdet_at_256_dims():
     """mmdet's decoder hard-codes 128 sine frequencies, so it is only comparable at embed_dims 256."""
     cfg = _decoder_cfg(embed_dims=256)
