@@ -96,6 +96,18 @@ def test_time_interleaved_pauses_before_each_call_outside_the_timing(bench_modul
     assert all(t < 0.1 for ts in timed.values() for t in ts)
 
 
+def test_argparse_number_types_name_the_bound(bench_modules):
+    import argparse
+    common, _ = bench_modules
+    assert common.positive_int('3') == 3 and common.non_negative_int('0') == 0
+    assert common.non_negative_float('0.25') == 0.25 and common.non_negative_float('0') == 0.
+    for parse, text, message in [(common.positive_int, '0', 'must be >= 1, got 0'),
+                                 (common.non_negative_int, '-1', 'must be >= 0, got -1'),
+                                 (common.non_negative_float, '-0.5', 'must be >= 0.0, got -0.5')]:
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            parse(text)
+
+
 def test_compare_missing_data_names_the_path(tmp_path):
     proc = run_cmd([PY, 'tools/benchmark.py', 'compare', TINY_CONFIG, TINY_DETR, '--cfg-options',
                     f'train_dataloader.dataset.data_root={tmp_path}/no_coco/'], env=ENV)

@@ -177,22 +177,27 @@ def load_any_config(config: str, cfg_options: Optional[dict] = None):
     return cfg
 
 
+def _at_least(text: str, cast: Callable[[str], float], minimum: float):
+    import argparse
+    value = cast(text)
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f'must be >= {minimum}, got {value}')
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (``--repeats``: a median of no sample is no number)."""
-    import argparse
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
-    return value
+    return _at_least(text, int, 1)
 
 
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (``--warmup``)."""
-    import argparse
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
-    return value
+    return _at_least(text, int, 0)
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a number >= 0 (``--pause`` seconds)."""
+    return _at_least(text, float, 0.)
 
 
 def import_package_from(directory: str, name: str):

@@ -26,7 +26,7 @@ import torch
 
 from mmdet_detrx.deploy.onnx_export import (ONNX_OPT_LEVELS, DetrOnnxWrapper, default_shape, export_onnx, onnx_session,
                                             reference_predict)
-from ._common import non_negative_int, noise_report, positive_int, print_noise, time_interleaved
+from ._common import non_negative_float, non_negative_int, noise_report, positive_int, print_noise, time_interleaved
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('config', help='config of a DETR-family model (path or name of one of ours)')
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--threads', type=positive_int, default=2, help='threads of both (default 2)')
     parser.add_argument('--repeats', type=positive_int, default=15)
     parser.add_argument('--warmup', type=non_negative_int, default=3)
-    parser.add_argument('--pause', type=float, default=0.25,
+    parser.add_argument('--pause', type=non_negative_float, default=0.25,
                         help='seconds of sleep before each timed call: eager and onnxruntime keep their own thread '
                              'pools, whose threads spin for a while after a call and slow the other one down '
                              '(2 threads on 2 cores, small Conditional DETR: medians 93 / 29 ms with it, 136 / 51 ms '

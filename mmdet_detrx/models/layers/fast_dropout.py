@@ -199,8 +199,7 @@ class FastDropoutFFN(FFN):
         fc2, drop2 = self.layers[1], self.layers[2]
         hidden, scale = relu_dropout_unscaled(fc1(x), drop1.p, True)
         flat = hidden.reshape(-1, hidden.size(-1))
-        out = torch.addmm(fc2.bias, flat, fc2.weight.t(), alpha=scale) if fc2.bias is not None else \
-            torch.mm(flat, fc2.weight.t()).mul_(scale)
+        out = torch.addmm(fc2.bias, flat, fc2.weight.t(), alpha=scale)  # mmcv's FFN layers always have a bias
         out = self.gamma2(drop2(out.view(*hidden.shape[:-1], -1)))
         if not self.add_identity:
             return self.dropout_layer(out)
