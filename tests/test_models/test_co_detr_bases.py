@@ -82,6 +82,48 @@ def test_training_step_trains_every_positive_query_group(pair):
     assert decoder_grads and any(g.abs().sum() > 0 for g in decoder_grads)
 
 
+def test_deformable_positive_queries_start_from_the_reference_kind_of_the_base(monkeypatch):
+    """Single-stage Deformable DETR starts its queries from points, two-stage from boxes: the positive queries
+    start from the same kind (box centre or box), so one regression branch / attention convention is trained.
+    (mmdet's two-stage Deformable DETR needs 256 channels, so the two-stage case re-decodes each group of the
+    small single-stage model with ``as_two_stage`` set.)"""
+    from mmdet_detrx.models.detectors import co_query_decoders
+    torch.manual_seed(0)
+    cfg, co = build_detector(_config('co_detr/co-deformable-detr_lite0_1xb2-14e_bccd.py'))
+    seen = []
+    original = co_query_decoders.deformable_decoder_pass
+
+    def spy(base, query, query_pos, reference_points, **kwargs):
+        seen.append((base.as_two_stage, reference_points))
+        return original(base, query, query_pos, reference_points, **kwargs)
+
+    monkeypatch.setattr(co_query_decoders, 'deformable_decoder_pass', spy)
+    main_refs, groups = [], []
+    hook = co.query_head.decoder.register_forward_pre_hook(
+        lambda m, args, kwargs: main_refs.append(kwargs['reference_points']), with_kwargs=True)
+    decode = co_query_decoders.DeformableQueryDecoder.decode
+
+    def decode_both_ways(self, base, group, *args):
+        groups.append(group.boxes)
+        base.as_two_stage = True
+        try:
+            decode(self, base, group, *args)
+        finally:
+            base.as_two_stage = False
+        return decode(self, base, group, *args)
+
+    monkeypatch.setattr(co_query_decoders.DeformableQueryDecoder, 'decode', decode_both_ways)
+    co.train()
+    co(**co.data_preprocessor(train_batch(cfg), True), mode='loss')
+    hook.remove()
+    assert main_refs[0].shape[-1] == 2  # the base's own queries start from points
+    assert len(groups) == co.query_generator.num_groups and len(seen) == 2 * len(groups)
+    for boxes, (two_stage, box_refs), (single_stage, point_refs) in zip(groups, seen[0::2], seen[1::2]):
+        assert two_stage and not single_stage
+        torch.testing.assert_close(box_refs, boxes)
+        torch.testing.assert_close(point_refs, boxes[..., :2])
+
+
 def test_base_checkpoint_loads_into_co_detr(pair):
     """``load_from`` of a base-detector checkpoint fills Co-DETR's base (not a silent half-load)."""
     _, co, base, _ = pair

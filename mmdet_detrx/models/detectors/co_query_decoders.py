@@ -10,15 +10,15 @@ itself is not edited.
 
 Registered (the design of each is in its docstring):
 
-==================  ================================  ==========================================
+==================  ================================  ==============================================
 base                positive query = generator(box)    initial reference
-==================  ================================  ==========================================
+==================  ================================  ==============================================
 ``DINO``            content (C)                        the box (cx, cy, w, h)
-``DeformableDETR``  (positional, content) (2C)         the box
+``DeformableDETR``  (positional, content) (2C)         the box (two-stage), its centre (single-stage)
 ``CondDETR``        (positional, content) (2C)         the box centre (cx, cy)
 ``DABDETR``         content (C)                        the box as DAB's anchor (inverse sigmoid)
 ``DETR``            (positional, content) (2C)         none: the box lives in the positional query
-==================  ================================  ==========================================
+==================  ================================  ==============================================
 """
 from typing import Callable, Dict, Optional, Tuple, Type
 
@@ -116,14 +116,24 @@ class DINOQueryDecoder(CoQueryDecoder):
 
 @register_co_query_decoder(DeformableDETR)
 class DeformableQueryDecoder(CoQueryDecoder):
-    """Deformable DETR (two-stage style): ``(positional, content)`` from the box embedding, as its two-stage
-    proposals; the box is the initial reference; box refinement follows the base's ``with_box_refine``."""
+    """Deformable DETR: ``(positional, content)`` from the box embedding, as its two-stage proposals; box
+    refinement follows the base's ``with_box_refine``.
+
+    The initial reference follows the base's own queries. A two-stage base starts them from boxes, so the
+    positive queries start from their boxes (the reference's Co-Deformable-DETR, two-stage + box refine). A
+    single-stage base starts them from 2-d points: its regression branch then predicts absolute (w, h) and the
+    deformable attention reads its sampling offsets in feature-map units, whereas with a box reference the same
+    branch predicts (w, h) relative to the box and the offsets are scaled by the box size. Positive queries with
+    boxes would train the shared branch and attention on both conventions at once; they start from the box
+    centre instead (the box size stays in their positional query).
+    """
 
     split_query = True
 
     def decode(self, base, group, query, self_attn_mask, decoder_inputs):
         query_pos, content = self.split(base, query)
-        return deformable_decoder_pass(base, content, query_pos, group.boxes, **_memory_layout(decoder_inputs),
+        references = group.boxes if base.as_two_stage else group.boxes[..., :2]
+        return deformable_decoder_pass(base, content, query_pos, references, **_memory_layout(decoder_inputs),
                                        self_attn_mask=self_attn_mask)
 
 
