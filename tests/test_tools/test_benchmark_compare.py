@@ -317,3 +317,58 @@ def test_record_writes_config_seed_epochs_times_and_test_metrics_per_class(tmp_p
     assert res['test']['pascal_voc/mAP'] == 0.0465
     assert res['test_per_class'] == {'RBC': dict(gts=805.0, dets=7200.0, recall=0.835, ap=0.093),
                                      'WBC': dict(gts=71.0, dets=0.0, recall=0.0, ap=0.0)}
+
+
+def _record(path, config, seed, values, test=None, seconds=10.0):
+    rec = dict(config=config, seed=seed, command='python tools/train.py ...', git_commit='x',
+               val_per_epoch={str(e): {'pascal_voc/mAP': v, 'pascal_voc/AP50': v} for e, v in values.items()},
+               train_seconds_per_epoch={str(e): seconds for e in values})
+    if test is not None:
+        rec['test'] = {'pascal_voc/mAP': test}
+    path.write_text(json.dumps(rec))
+    return str(path)
+
+
+def test_summarize_pairs_records_by_seed_like_convergence_seeds(tmp_path):
+    """The summary of record files equals seed_summary of the same curves; test metrics are reported per side."""
+    from tools.bench.convergence import seed_summary
+    curves = {0: dict(A={1: 0.1, 2: 0.2}, B={1: 0.3, 2: 0.5}), 1: dict(A={1: 0.1, 2: 0.4}, B={1: 0.2, 2: 0.6})}
+    tests = {0: dict(A=0.25, B=0.55), 1: dict(A=0.35, B=0.65)}
+    files = {t: [_record(tmp_path / f'{t}{s}.json', f'{t.lower()}_cfg.py', s, curves[s][t], tests[s][t],
+                         seconds=10.0 if t == 'A' else 20.0) for s in (1, 0)] for t in 'AB'}  # any file order
+    png, js = tmp_path / 'p.png', tmp_path / 's.json'
+    proc = run_cmd([PY, 'tools/benchmark.py', 'summarize', '--a', *files['A'], '--b', *files['B'],
+                    '--out', str(png), '--json', str(js)], env=ENV)
+    assert_ok(proc)
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    res = json.loads(js.read_text())
+    expected = seed_summary(curves, {s: dict(A={1: 10.0, 2: 10.0}, B={1: 20.0, 2: 20.0}) for s in (0, 1)})
+    assert res['metric'] == 'pascal_voc/mAP' and res['summary']['direction'] == expected['direction'] == 'B > A'
+    assert res['summary']['final'] == expected['final']
+    assert res['summary']['train_seconds'] == expected['train_seconds'] == dict(A=20.0, B=40.0)
+    assert res['runs']['1']['A'] == dict(config='a_cfg.py', record=files['A'][0], values={'1': 0.1, '2': 0.4})
+    assert 'test pascal_voc/mAP A: 0.3000 [0.2500, 0.3500]' in proc.stdout
+    assert 'test pascal_voc/mAP B: 0.6000 [0.5500, 0.6500]' in proc.stdout
+
+    # --epochs cuts the curves
+    proc = run_cmd([PY, 'tools/benchmark.py', 'summarize', '--a', *files['A'], '--b', *files['B'], '--epochs', '1',
+                    '--out', str(png), '--json', str(js)], env=ENV)
+    assert_ok(proc)
+    assert json.loads(js.read_text())['summary']['last_epoch'] == 1
+
+
+def test_summarize_refuses_unpaired_seeds_and_foreign_files_naming_them(tmp_path):
+    a0 = _record(tmp_path / 'a0.json', 'a.py', 0, {1: 0.1})
+    a0_again = _record(tmp_path / 'a0b.json', 'a.py', 0, {1: 0.2})
+    b1 = _record(tmp_path / 'b1.json', 'b.py', 1, {1: 0.1})
+    other = tmp_path / 'summary.json'
+    other.write_text(json.dumps({'metric': 'x', 'summary': {}}))
+    cases = [(['--a', a0, '--b', b1], 'different seeds: A [0], B [1]'),
+             (['--a', a0, a0_again, '--b', b1], f'seed 0 twice ({a0} and {a0_again})'),
+             (['--a', str(other), '--b', b1], f'{other} is not a record file'),
+             (['--a', str(tmp_path / 'missing.json'), '--b', b1], 'cannot read'),
+             (['--a', a0, '--b', _record(tmp_path / 'b0.json', 'b.py', 0, {1: 0.1}), '--metric', 'coco/bbox_mAP'],
+              'no validation metric coco/bbox_mAP')]
+    for args, message in cases:
+        proc = run_cmd([PY, 'tools/benchmark.py', 'summarize', *args, '--out', str(tmp_path / 'p.png')], env=ENV)
+        assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr[-500:])

@@ -333,12 +333,28 @@ def main_seeds(args: argparse.Namespace) -> None:
         per_seed[seed], runs_by_seed[seed] = curves, runs
         seconds[seed] = {t: epoch_seconds(train_rows(scalar_files(r['work_dir']))) for t, r in runs.items()}
         labels = {t: r['label'] for t, r in runs.items()}
+    runs = {seed: {t: dict(config=r['config'], work_dir=r['work_dir'], cfg_options=r['options'])
+                   for t, r in runs_by_seed[seed].items()} for seed in per_seed}
+    report_seeds(per_seed, seconds, labels, dict(A=args.config_a, B=args.config_b), metric, runs,
+                 args.out or osp.join(args.work_dir, 'convergence.png'), args.json, args.epochs)
+
+
+def report_seeds(per_seed: Dict[int, Curves], seconds: Optional[Dict[int, Curves]], labels: Dict[str, str],
+                 names: Dict[str, str], metric: str, runs: Dict[int, Dict[str, dict]], out: str,
+                 json_path: Optional[str], epochs: int) -> dict:
+    """:func:`seed_summary` of the curves as a plot (``out``), a markdown table on stdout and, with ``json_path``,
+    a JSON file (metric, summary, and per seed and side what ``runs`` says plus the curve).
+
+    Args:
+        per_seed: seed -> tag -> epoch -> metric. seconds: seed -> tag -> epoch -> training seconds, or None.
+        labels: tag -> plot label. names: tag -> what the side is (config), printed above the table.
+        runs: seed -> tag -> what to record about that run (config, work_dir or record file, options).
+    """
     summary = seed_summary(per_seed, seconds)
-    out = args.out or osp.join(args.work_dir, 'convergence.png')
     plot_seeds(summary, labels, metric, out,
                f'{labels["A"]} vs {labels["B"]} (seeds {", ".join(map(str, summary["seeds"]))})')
     progress(f'wrote {out}')
-    print(f'A = {args.config_a}\nB = {args.config_b}\nseeds = {summary["seeds"]}\n')
+    print(f'A = {names["A"]}\nB = {names["B"]}\nseeds = {summary["seeds"]}\n')
     print(f'| epoch | A {metric} mean [min, max] | B {metric} mean [min, max] |')
     print('|---|---|---|')
     for e in sorted(summary['epochs']['A']):
@@ -352,14 +368,14 @@ def main_seeds(args: argparse.Namespace) -> None:
         print(f'mean training time: A {summary["train_seconds"]["A"]:.0f} s, B {summary["train_seconds"]["B"]:.0f} s; '
               'B reaches A\'s final mean ' + (f'after {took:.0f} s = {ratio:.2f} x A\'s run' if took is not None
                                               else 'not within the run'))
-    if args.json:
-        res = dict(metric=metric, epochs=args.epochs, plot=out,
+    if json_path:
+        res = dict(metric=metric, epochs=epochs, plot=out,
                    summary=dict(summary, epochs={t: {str(e): v for e, v in summary['epochs'][t].items()}
                                                  for t in 'AB'}),
-                   runs={str(seed): {t: dict(config=r['config'], work_dir=r['work_dir'], cfg_options=r['options'],
-                                             values={str(e): v for e, v in sorted(per_seed[seed][t].items())})
-                                     for t, r in runs_by_seed[seed].items()} for seed in summary['seeds']})
-        _write_json(args.json, res)
+                   runs={str(seed): {t: dict(runs[seed][t], values={str(e): v for e, v in sorted(
+                       per_seed[seed][t].items())}) for t in 'AB'} for seed in summary['seeds']})
+        _write_json(json_path, res)
+    return summary
 
 
 def _stat_cell(stat: dict) -> str:
