@@ -295,7 +295,8 @@ def test_record_writes_config_seed_epochs_times_and_test_metrics_per_class(tmp_p
     run = tmp_path / 'run'
     vis = run / '20261203_000000' / 'vis_data'
     vis.mkdir(parents=True)
-    rows = [dict(loss=1.0, epoch=1, iter=4, time=2.0, step=4), dict(loss=0.8, epoch=2, iter=8, time=3.0, step=8),
+    rows = [dict(loss=1.0, epoch=1, iter=2, time=2.0, step=2), dict(loss=1.4, epoch=1, iter=4, time=2.0, step=4),
+            dict(loss=0.8, epoch=2, iter=8, time=3.0, step=8),
             {'pascal_voc/mAP': 0.1, 'step': 1}, {'pascal_voc/mAP': 0.3, 'step': 2}]
     (vis / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in rows) + '\n')
     (run / 'my_config.py').write_text("randomness = dict(seed=7)\n")
@@ -314,6 +315,7 @@ def test_record_writes_config_seed_epochs_times_and_test_metrics_per_class(tmp_p
     assert res['config'] == 'my_config.py' and res['seed'] == 7 and res['command'] == 'the command'
     assert res['val_per_epoch'] == {'1': {'pascal_voc/mAP': 0.1}, '2': {'pascal_voc/mAP': 0.3}}
     assert res['train_seconds_per_epoch'] == {'1': 8.0, '2': 12.0}  # 2 s x 4 iterations, 3 s x 4
+    assert res['train_loss_per_epoch'] == {'1': 1.2, '2': 0.8}
     assert res['test']['pascal_voc/mAP'] == 0.0465
     assert res['test_per_class'] == {'RBC': dict(gts=805.0, dets=7200.0, recall=0.835, ap=0.093),
                                      'WBC': dict(gts=71.0, dets=0.0, recall=0.0, ap=0.0)}

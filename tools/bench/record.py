@@ -5,7 +5,7 @@
 The JSON holds the config file (the copy the runner dumped into WORK_DIR), the command (``--command``, else the
 plain ``tools/train.py`` call), the git commit of the checkout, the seed, every validation row per epoch (all
 logged metrics), the wall time of every training epoch (sum of the logged iteration times, scaled to the epoch's
-iterations) and, with ``--test-log``, the test metrics that log ends with (``tools/test.py`` output) and its
+iterations), the mean logged training loss of every epoch and, with ``--test-log``, the test metrics that log ends with (``tools/test.py`` output) and its
 per-class table (``test_per_class``: gts, dets, recall, ap per class, where the metric prints one). Every number
 in docs/benchmarks.md comes from such a file.
 """
@@ -63,6 +63,14 @@ def test_per_class(log: str) -> Dict[str, Dict[str, float]]:
     return table
 
 
+def epoch_losses(rows) -> Dict[int, float]:
+    """epoch -> mean of the logged total ``loss`` values of that epoch (the logger's interval means)."""
+    losses = {}
+    for row in rows:
+        losses.setdefault(int(row['epoch']), []).append(float(row['loss']))
+    return {e: round(sum(v) / len(v), 4) for e, v in sorted(losses.items())}
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=REPO, capture_output=True, text=True,
@@ -90,6 +98,7 @@ def main(args: argparse.Namespace) -> None:
         seed=int(seed.group(1)) if seed else None,
         val_per_epoch={str(k): val[k] for k in sorted(val)},
         train_seconds_per_epoch={str(k): v for k, v in epoch_seconds(train_rows(files)).items()},
+        train_loss_per_epoch={str(k): v for k, v in epoch_losses(train_rows(files)).items()},
         config_text=config_text,
     )
     if args.test_log:
