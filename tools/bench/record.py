@@ -5,9 +5,9 @@
 The JSON holds the config file (the copy the runner dumped into WORK_DIR), the command (``--command``, else the
 plain ``tools/train.py`` call), the git commit of the checkout, the seed, every validation row per epoch (all
 logged metrics), the wall time of every training epoch (sum of the logged iteration times, scaled to the epoch's
-iterations), the mean logged training loss of every epoch and, with ``--test-log``, the test metrics that log ends with (``tools/test.py`` output) and its
-per-class table (``test_per_class``: gts, dets, recall, ap per class, where the metric prints one). Every number
-in docs/benchmarks.md comes from such a file.
+iterations), the mean logged training loss of every epoch and, with ``--test-log``, the test metrics that log
+ends with (``tools/test.py`` output) and its per-class table (``test_per_class``: gts, dets, recall, ap per class,
+where the metric prints one). Every number in docs/benchmarks.md comes from such a file.
 """
 import argparse
 import glob
