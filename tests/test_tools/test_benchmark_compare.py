@@ -369,6 +369,7 @@ def test_summarize_refuses_unpaired_seeds_and_foreign_files_naming_them(tmp_path
              (['--a', a0, a0_again, '--b', b1], f'seed 0 twice ({a0} and {a0_again})'),
              (['--a', str(other), '--b', b1], f'{other} is not a record file'),
              (['--a', str(tmp_path / 'missing.json'), '--b', b1], 'cannot read'),
+             (['--a', _record(tmp_path / 'pre.json', 'p.py', 0, {}), '--b', b1], 'pre.json has no validation epochs'),
              (['--a', a0, '--b', _record(tmp_path / 'b0.json', 'b.py', 0, {1: 0.1}), '--metric', 'coco/bbox_mAP'],
               'no validation metric coco/bbox_mAP')]
     for args, message in cases:

@@ -43,6 +43,9 @@ def load_records(paths: List[str], side: str) -> Dict[int, dict]:
         if missing:
             sys.exit(f'error: side {side}: {path} is not a record file (no {", ".join(missing)}; '
                      'write one with `tools/benchmark.py record`)')
+        if not rec['val_per_epoch']:
+            sys.exit(f'error: side {side}: {path} has no validation epochs (a run without validation, e.g. a '
+                     'pre-training)')
         if rec['seed'] in records:
             sys.exit(f'error: side {side}: seed {rec["seed"]} twice ({records[rec["seed"]]["_path"]} and {path})')
         records[rec['seed']] = dict(rec, _path=path)
