@@ -67,12 +67,11 @@ def roi_align_backward(grad_output, rois, argmax_y, argmax_x, grad_input, aligne
 
 
 def _focal(x, target, gamma, alpha):
+    """mmcv's elementwise sigmoid focal loss: ``target`` holds class indices, ``x.size(1)`` = background."""
+    from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss  # not at import: mmcv.ops imports this module
     c = x.size(1)
-    t = F.one_hot(target.long().clamp(0, c), c + 1)[:, :c].to(x.dtype)
-    p = x.sigmoid()
-    pos = -alpha * (1 - p).pow(gamma) * F.logsigmoid(x)
-    neg = -(1 - alpha) * p.pow(gamma) * F.logsigmoid(-x)
-    return t * pos + (1 - t) * neg
+    one_hot = F.one_hot(target.long().clamp(0, c), c + 1)[:, :c].to(x.dtype)
+    return py_sigmoid_focal_loss(x, one_hot, None, gamma, alpha, 'none')
 
 
 def sigmoid_focal_loss_forward(input, target, weight, output, gamma, alpha):

@@ -74,6 +74,11 @@ def test_sigmoid_focal_loss_equals_mmdets_python_focal_loss(ops):
     stub.sigmoid_focal_loss_backward(x.detach(), target, x.new_empty(0), grad, gamma=2.0, alpha=0.25)
     torch.testing.assert_close(out, expected)
     torch.testing.assert_close(grad, torch.autograd.grad(expected.sum(), x)[0])
+    # and the closed form, element by element: positives alpha (1-p)^2 (-log p), others (1-alpha) p^2 (-log(1-p))
+    p = x.detach().sigmoid()
+    positive = F.one_hot(target, 6)[:, :5].bool()
+    closed = torch.where(positive, 0.25 * (1 - p) ** 2 * -p.log(), 0.75 * p ** 2 * -(1 - p).log())
+    torch.testing.assert_close(out, closed)
 
 
 def test_deformable_attention_through_mmcvs_function_equals_the_pytorch_reference(ops, monkeypatch):

@@ -268,6 +268,11 @@ def epoch_seconds(rows: List[dict]) -> Dict[int, float]:
     return out
 
 
+def spread(values: List[float]) -> Dict[str, float]:
+    """Mean, min and max of one metric over seeds."""
+    return dict(mean=sum(values) / len(values), min=min(values), max=max(values))
+
+
 def seed_summary(per_seed: Dict[int, Curves], seconds: Optional[Dict[int, Curves]] = None) -> dict:
     """Mean and min-max over seeds of every epoch both sides logged in every seed, and what they say.
 
@@ -295,7 +300,7 @@ def seed_summary(per_seed: Dict[int, Curves], seconds: Optional[Dict[int, Curves
     for t in 'AB':
         for e in epochs:
             vals = [per_seed[s][t][e] for s in seeds]
-            stats[t][e] = dict(mean=sum(vals) / len(vals), min=min(vals), max=max(vals))
+            stats[t][e] = spread(vals)
     last = epochs[-1]
     fa, fb = stats['A'][last], stats['B'][last]
     if fb['min'] > fa['max']:

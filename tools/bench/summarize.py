@@ -15,7 +15,7 @@ import os.path as osp
 import sys
 from typing import Dict, List
 
-from .convergence import KNOWN_METRICS, _stat_cell, report_seeds
+from .convergence import KNOWN_METRICS, _stat_cell, report_seeds, spread
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,5 +84,4 @@ def main(args: argparse.Namespace) -> None:
     for t in 'AB':
         tests = [sides[t][s].get('test', {}).get(metric) for s in sorted(sides[t])]
         if all(v is not None for v in tests):
-            stat = dict(mean=sum(tests) / len(tests), min=min(tests), max=max(tests))
-            print(f'test {metric} {t}: {_stat_cell(stat)} (per seed: {dict(zip(sorted(sides[t]), tests))})')
+            print(f'test {metric} {t}: {_stat_cell(spread(tests))} (per seed: {dict(zip(sorted(sides[t]), tests))})')
