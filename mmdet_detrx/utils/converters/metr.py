@@ -47,8 +47,8 @@ def _query_rule(keep_query_embedding: bool):
     if keep_query_embedding:
         return (r'query_generator\.query_embedding\.weight', lambda m: target)
     return (r'query_generator\.query_embedding\.weight',
-            lambda m: NoCounterpart('learned query embedding (half of a METR query; keep it with '
-                                    '--keep-query-embedding)'))
+            lambda m: NoCounterpart('learned query embedding (half of a METR query; to keep it, convert with '
+                                    'tools/model_converters/metr_to_finetune.py --keep-query-embedding)'))
 
 
 def metr_rules(target_type: str, src: Mapping[str, torch.Tensor], target_sd: Mapping[str, torch.Tensor],
