@@ -447,6 +447,78 @@ def test_draw_metr_categories_writes_png(metr_checkpoint, tmp_path):
         tool.draw_metr_categories(config, src_path, img, 'voc', out)
 
 
+def _iou(a, b):
+    """IoU of two xyxy boxes given as lists (brute force, independent of mmdet's bbox_overlaps)."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_metr_query_report_counts_only_a_categorys_own_queries():
+    """recall50 counts a gt as reached only by a query bound to its category; sizes and scores per category."""
+    tool = load_tool('metr_query_report', 'tools/analysis/metr_query_report.py')
+    t = torch.tensor
+    gts = [[0., 0., 10., 10.], [20., 20., 40., 40.], [50., 50., 70., 60.]]
+    img1 = dict(space='s', query_labels=t([0, 0, 1, 1, -1]),
+                boxes=t([[0., 0., 10., 10.],     # cat 0 on gt 0: reached
+                         [80., 80., 90., 90.],   # cat 0 elsewhere
+                         [20., 20., 40., 40.],   # cat 1 exactly on cat 0's gt 1: must not count for cat 0
+                         [51., 50., 71., 60.],   # cat 1 on gt 2, IoU 19/21
+                         [20., 20., 40., 40.]]),  # unbound
+                gt_labels=t([0, 0, 1]), gt_bboxes=t(gts), category_scores=t([0.9, 0.8, 0.1]))
+    img2 = dict(space='s', query_labels=t([0, 0, 0, 1, 1]),
+                boxes=t([[0., 0., 30., 30.]] * 3 + [[0., 0., 2., 2.]] * 2),
+                gt_labels=t([2]), gt_bboxes=t([[5., 5., 9., 9.]]), category_scores=t([0.3, 0.2, 0.7]))
+    res = tool.category_query_stats([img1, img2])['s']
+    # brute force over the same data
+    for c in (0, 1, 2):
+        hits = total = 0
+        for img in (img1, img2):
+            for gb, gl in zip(img['gt_bboxes'].tolist(), img['gt_labels'].tolist()):
+                if gl != c:
+                    continue
+                total += 1
+                hits += any(_iou(qb, gb) >= 0.5 for qb, ql in zip(img['boxes'].tolist(), img['query_labels'].tolist())
+                            if ql == c)
+        assert res[c]['gts'] == total and res[c]['recall50'] == pytest.approx(hits / total)
+    assert (res[0]['recall50'], res[1]['recall50'], res[2]['recall50']) == (0.5, 1.0, 0.0)
+    assert res[2]['images_with_gt'] == 1 and res[2]['images_bound_when_present'] == 0 and res[2]['query_wh'] is None
+    assert res[0]['query_wh'] == [20.0, 20.0]  # image means 10 and 30
+    assert res[0]['query_wh_image_std'] == [pytest.approx(14.1, abs=0.05)] * 2  # std of (10, 30)
+    assert res[0]['gt_wh'] == [15.0, 15.0] and res[1]['gt_wh'] == [20.0, 10.0]
+    assert (res[0]['score_present'], res[0]['score_absent']) == (0.9, 0.3)
+    assert (res[2]['score_present'], res[2]['score_absent']) == (0.7, 0.1)
+
+
+def test_metr_query_report_cli_on_vendored_bccd_images(metr_checkpoint, tmp_path):
+    """The tool runs a (tiny) METR on the config's BCCD validation images and counts their gts per class."""
+    import json
+    import xml.etree.ElementTree as ET
+    src_path, _ = metr_checkpoint
+    config = tmp_path / 'metr_tiny_bccd.py'
+    base = osp.join(REPO, 'configs', 'metr', 'metr_lite0_1xb2-12e_bccd.py')
+    Config(dict(_base_=[base], model=dict(_delete_=True, **metr_cfg()))).dump(str(config))
+    out = tmp_path / 'report.json'
+    tool = load_tool('metr_query_report', 'tools/analysis/metr_query_report.py')
+    tool.main([str(config), src_path, '--max-images', '2', '--out', str(out)])
+    res = json.loads(out.read_text())
+    root = osp.join(REPO, 'data', 'bccd', 'BCCD')
+    with open(osp.join(root, 'ImageSets', 'Main', 'val.txt')) as f:
+        ids = f.read().split()[:2]
+    expected = {}
+    for img_id in ids:
+        for obj in ET.parse(osp.join(root, 'Annotations', f'{img_id}.xml')).findall('object'):
+            name = obj.find('name').text
+            expected[name] = expected.get(name, 0) + 1
+    per = res['label_spaces']['bccd']
+    assert {n: s['gts'] for n, s in per.items() if s['gts']} == expected
+    for s in per.values():
+        assert s['recall50'] is None or 0.0 <= s['recall50'] <= 1.0
+    with pytest.raises(SystemExit, match='not a METR config'):
+        tool.main([osp.join(REPO, 'tests', 'configs', 'tiny_detr_coco128.py'), src_path])
+
+
 # ------------------------------------------------------------------------------------------- shipped configs
 def build_from_config(name, **overrides):
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'metr', name))
