@@ -149,12 +149,15 @@ def report(config: str, checkpoint: str, split: str = 'val', max_images: Optiona
     from mmengine.runner import Runner
 
     from mmdet_detrx.utils.cli import resolve_config
+    from mmdet_detrx.utils.smoke import apply_smoke
     from mmdet_detrx.visualization.drawing import load_detector
     model_type = Config.fromfile(resolve_config(config)).model.get('type')
     if model_type != 'METR':
         raise SystemExit(f'{config} is not a METR config (model type {model_type!r})')
     model = load_detector(config, checkpoint, cfg_options=cfg_options)
-    loader_cfg = copy.deepcopy(model.cfg.get(f'{split}_dataloader'))
+    cfg = copy.deepcopy(model.cfg)
+    apply_smoke(cfg)  # DETRX_SMOKE=1 (the documented commands in the tests): 2 images per dataset
+    loader_cfg = cfg.get(f'{split}_dataloader')
     if not loader_cfg:
         raise SystemExit(f'{config} has no {split}_dataloader')
     loader_cfg.update(num_workers=0, persistent_workers=False, batch_size=1)
