@@ -111,13 +111,10 @@ def _finish(entry: dict) -> dict:
 def run_images(model, dataloader, max_images: Optional[int] = None) -> Iterable[dict]:
     """The per-image inputs of :func:`category_query_stats` from METR's last decoder layer.
 
-    Query boxes are clipped to the image and mapped to the original image (``scale_factor``) like
-    ``predict(rescale=True)``; the gts
-    are taken as the test pipeline gives them (mmdet's test pipelines load them unscaled, as the metrics use
-    them).
+    Query boxes are clipped to the image and mapped to the original image as ``predict(rescale=True)`` does
+    (:meth:`METRHead.boxes_in_image`); the gts are taken as the test pipeline gives them (mmdet's test pipelines
+    load them unscaled, as the metrics use them).
     """
-    from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
-
     from mmdet_detrx.models.detectors.metr import sample_label_space
     seen = 0
     for data in dataloader:
@@ -127,11 +124,7 @@ def run_images(model, dataloader, max_images: Optional[int] = None) -> Iterable[
             head_inputs = model.forward_transformer(model.extract_feat(data['inputs']), samples)
             _, coords = model.bbox_head(head_inputs['hidden_states'], head_inputs['references'])
         for i, sample in enumerate(samples):
-            img_h, img_w = sample.metainfo['img_shape']
-            boxes = bbox_cxcywh_to_xyxy(coords[-1, i]) * coords.new_tensor([img_w, img_h, img_w, img_h])
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(min=0, max=img_w)  # as METRHead.predict_single
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(min=0, max=img_h)
-            boxes = boxes / boxes.new_tensor(sample.metainfo['scale_factor']).repeat(2)
+            boxes = model.bbox_head.boxes_in_image(coords[-1, i], sample.metainfo, rescale=True)
             space = sample_label_space(sample, model.default_label_space)
             num_cats = len(model.class_names(space))
             yield dict(space=space, query_labels=head_inputs['query_labels'][i], boxes=boxes,
@@ -179,7 +172,6 @@ def print_report(res: dict) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    torch.set_grad_enabled(False)
     res = report(args.config, args.checkpoint, args.split, args.max_images, args.cfg_options)
     print_report(res)
     if args.out:

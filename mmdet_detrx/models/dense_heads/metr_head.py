@@ -212,15 +212,31 @@ class METRHead(DeformableDETRHead):
         max_per_img = min(int(self.test_cfg.get('max_per_img', 100)), len(bound))
         scores, order = scores.topk(max_per_img)
         keep = bound[order]
+        return InstanceData(bboxes=self.boxes_in_image(bbox_pred[keep], img_meta, rescale), scores=scores,
+                            labels=query_labels[keep])
+
+    @staticmethod
+    def boxes_in_image(bbox_pred: Tensor, img_meta: dict, rescale: bool = True) -> Tensor:
+        """Normalized (cx, cy, w, h) boxes as absolute xyxy clipped to the network input, optionally mapped back to
+        the original image.
+
+        Args:
+            bbox_pred: (n, 4) normalized (cx, cy, w, h).
+            img_meta: With ``img_shape`` (and ``scale_factor`` when ``rescale``).
+            rescale: Divide by ``scale_factor`` (original image coordinates).
+
+        Returns:
+            Tensor: (n, 4) xyxy.
+        """
         img_h, img_w = img_meta['img_shape']
-        bboxes = bbox_cxcywh_to_xyxy(bbox_pred[keep])
+        bboxes = bbox_cxcywh_to_xyxy(bbox_pred)
         bboxes[:, 0::2] = (bboxes[:, 0::2] * img_w).clamp(min=0, max=img_w)
         bboxes[:, 1::2] = (bboxes[:, 1::2] * img_h).clamp(min=0, max=img_h)
         if rescale:
             if img_meta.get('scale_factor') is None:
                 raise KeyError('rescale=True needs scale_factor in the image metainfo')
             bboxes = bboxes / bboxes.new_tensor(img_meta['scale_factor']).repeat((1, 2))
-        return InstanceData(bboxes=bboxes, scores=scores, labels=query_labels[keep])
+        return bboxes
 
     def loss_and_predict(self, *args, **kwargs):
         """Not used by METR (the detector calls :meth:`loss` and :meth:`predict`)."""
