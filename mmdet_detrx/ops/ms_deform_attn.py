@@ -1,0 +1,109 @@
+"""Multi-scale deformable attention on CPU as a C++ extension, built on first use.
+
+mmcv 2.1 has no CPU kernel for ``MultiScaleDeformableAttention``; its PyTorch fallback samples each level
+with ``grid_sample`` (NCHW: the channels of one pixel lie ``h * w`` apart) and materialises the samples
+before weighting them. ``csrc/ms_deform_attn_cpu.cpp`` computes the same function as loops over the samples:
+value in (bs, num_value, heads, dims) layout so a pixel's channels are contiguous, the four bilinear corners
+weighted and summed straight into the output; the backward runs in parallel over (batch, head), whose value
+gradients never overlap. On one core, one Co-DINO encoder layer's sampling (bs 2, 8 heads, 32 dims, 5456
+queries over 5 levels, 4 points) takes ~0.5 s forward + backward instead of ~1.3-1.6 s with ``grid_sample``.
+
+The extension is compiled with ``torch.utils.cpp_extension.load`` the first time it is needed (~40 s; a C++
+compiler and ninja, which the install provides) and cached by PyTorch (``TORCH_EXTENSIONS_DIR``, default
+``~/.cache/torch_extensions``). When it cannot be built, :func:`ms_deform_attn_cpu` warns once and computes
+the same function with ``grid_sample``; ``DETRX_CPU_EXTENSION=0`` skips the build.
+"""
+import hashlib
+import os
+import os.path as osp
+import warnings
+from types import ModuleType
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+_SOURCE = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc', 'ms_deform_attn_cpu.cpp')
+_state: dict = {}
+
+
+def _cpu_tag() -> str:
+    """A short hash of this CPU's model and flags: the build uses ``-march=native``, so a cache shared by
+    machines with different CPUs keeps one build per CPU."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            lines = [line for line in f if line.startswith(('model name', 'flags'))][:2]
+    except OSError:
+        lines = []
+    return hashlib.sha1(''.join(lines).encode()).hexdigest()[:8]
+
+
+def load_cpu_extension() -> Optional[ModuleType]:
+    """The compiled extension (built and cached on first call), or None when it is switched off
+    (``DETRX_CPU_EXTENSION=0``) or cannot be built (warned once, with the reason)."""
+    if 'ext' in _state:
+        return _state['ext']
+    ext = None
+    if os.environ.get('DETRX_CPU_EXTENSION', '1') != '0':
+        try:
+            from torch.utils.cpp_extension import load
+            ext = load(f'detrx_ms_deform_attn_cpu_{_cpu_tag()}', [_SOURCE],
+                       extra_cflags=['-O3', '-march=native', '-ffp-contract=off'], verbose=False)
+        except Exception as error:  # a missing compiler or ninja, a failed build: fall back, say why
+            warnings.warn(f'mmdet_detrx: the CPU kernel of multi-scale deformable attention ({_SOURCE}) could not '
+                          f'be built ({type(error).__name__}: {str(error).strip()[:500]}); using the grid_sample '
+                          'path instead (same results, slower). Set DETRX_CPU_EXTENSION=0 to skip the build.')
+    _state['ext'] = ext
+    return ext
+
+
+class _MSDeformAttnCPU(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor, locations: Tensor,
+                weights: Tensor, ext: ModuleType) -> Tensor:
+        ctx.ext = ext
+        ctx.save_for_backward(value, spatial_shapes, level_start_index, locations, weights)
+        return ext.forward(value, spatial_shapes, level_start_index, locations, weights)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output: Tensor):
+        grad_value, grad_locations, grad_weights = ctx.ext.backward(*ctx.saved_tensors, grad_output)
+        return grad_value, None, None, grad_locations, grad_weights, None
+
+
+def ms_deform_attn_cpu(value: Tensor, spatial_shapes: Tensor, level_start_index: Optional[Tensor],
+                       sampling_locations: Tensor, attention_weights: Tensor) -> Tensor:
+    """mmcv's ``multi_scale_deformable_attn_pytorch`` (same function and gradients) with the C++ kernel.
+
+    Falls back to :func:`~mmdet_detrx.models.layers.deform_attn_cpu.deformable_attn_level_sum` (``grid_sample``)
+    when the extension is unavailable.
+
+    Args:
+        value (Tensor): (bs, num_value, num_heads, head_dims), levels concatenated in order.
+        spatial_shapes (Tensor): (num_levels, 2), (h, w) of every level.
+        level_start_index (Tensor, optional): (num_levels,), index of each level's first value; computed from
+            ``spatial_shapes`` when None.
+        sampling_locations (Tensor): normalised (x, y) in [0, 1],
+            (bs, num_queries, num_heads, num_levels, num_points, 2).
+        attention_weights (Tensor): (bs, num_queries, num_heads, num_levels, num_points).
+
+    Returns:
+        Tensor: (bs, num_queries, num_heads * head_dims).
+    """
+    ext = load_cpu_extension() if value.device.type == 'cpu' else None
+    if ext is None:
+        from ..models.layers.deform_attn_cpu import deformable_attn_level_sum
+        return deformable_attn_level_sum(value, spatial_shapes, sampling_locations, attention_weights)
+    sizes = spatial_shapes.prod(-1)
+    if int(sizes.sum()) != value.size(1):
+        raise ValueError(f'spatial_shapes {spatial_shapes.tolist()} do not cover the {value.size(1)} values')
+    if level_start_index is None:
+        level_start_index = torch.cat([sizes.new_zeros(1), sizes.cumsum(0)[:-1]])
+    dtype = torch.promote_types(value.dtype, sampling_locations.dtype)
+    return _MSDeformAttnCPU.apply(value.to(dtype), spatial_shapes, level_start_index,
+                                  sampling_locations.to(dtype), attention_weights.to(dtype), ext)
+
+
+__all__ = ['load_cpu_extension', 'ms_deform_attn_cpu']
