@@ -54,7 +54,7 @@ if __name__ == '__main__':
         long_description_content_type='text/markdown',
         packages=find_packages(exclude=('configs', 'tools', 'tests', 'data')),
         include_package_data=True,
-        package_data={'mmdet_detrx': ['ops/csrc/*.cpp', '.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']},
+        package_data={'mmdet_detrx': ['ops/csrc/*.cpp', 'ops/csrc/*.h', '.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']},
         python_requires='>=3.8',
         install_requires=['mmdet>=3.3.0,<3.4', 'mmcv>=2.0.0,<2.2.0', 'mmengine>=0.10.0,<1.0',
                           'scipy'],

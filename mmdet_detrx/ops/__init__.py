@@ -1,4 +1,5 @@
 """Compiled CPU kernels (built on first use, each with a pure-PyTorch fallback)."""
-from .ms_deform_attn import load_cpu_extension, ms_deform_attn_cpu
+from ._extension import load_cpu_extension
+from .ms_deform_attn import ms_deform_attn_cpu
 
 __all__ = ['load_cpu_extension', 'ms_deform_attn_cpu']

@@ -8,54 +8,16 @@ weighted and summed straight into the output; the backward runs in parallel over
 gradients never overlap. On one core, one Co-DINO encoder layer's sampling (bs 2, 8 heads, 32 dims, 5456
 queries over 5 levels, 4 points) takes ~0.5 s forward + backward instead of ~1.3-1.6 s with ``grid_sample``.
 
-The extension is compiled with ``torch.utils.cpp_extension.load`` the first time it is needed (~40 s; a C++
-compiler and ninja, which the install provides) and cached by PyTorch (``TORCH_EXTENSIONS_DIR``, default
-``~/.cache/torch_extensions``). When it cannot be built, :func:`ms_deform_attn_cpu` warns once and computes
-the same function with ``grid_sample``; ``DETRX_CPU_EXTENSION=0`` skips the build.
+Where the extension cannot be built (:mod:`._extension`), :func:`ms_deform_attn_cpu` computes the same function
+with ``grid_sample``.
 """
-import hashlib
-import os
-import os.path as osp
-import warnings
 from types import ModuleType
 from typing import Optional
 
 import torch
 from torch import Tensor
 
-_SOURCE = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc', 'ms_deform_attn_cpu.cpp')
-_state: dict = {}
-
-
-def _cpu_tag() -> str:
-    """A short hash of this CPU's model and flags: the build uses ``-march=native``, so a cache shared by
-    machines with different CPUs keeps one build per CPU."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            lines = [line for line in f if line.startswith(('model name', 'flags'))][:2]
-    except OSError:
-        lines = []
-    return hashlib.sha1(''.join(lines).encode()).hexdigest()[:8]
-
-
-def load_cpu_extension() -> Optional[ModuleType]:
-    """The compiled extension (built and cached on first call), or None when it is switched off
-    (``DETRX_CPU_EXTENSION=0``) or cannot be built (warned once, with the reason)."""
-    if 'ext' in _state:
-        return _state['ext']
-    ext = None
-    if os.environ.get('DETRX_CPU_EXTENSION', '1') != '0':
-        try:
-            from torch.utils.cpp_extension import load
-            ext = load(f'detrx_ms_deform_attn_cpu_{_cpu_tag()}', [_SOURCE],
-                       extra_cflags=['-O3', '-march=native', '-ffp-contract=off'], verbose=False)
-        except Exception as error:  # a missing compiler or ninja, a failed build: fall back, say why
-            warnings.warn(f'mmdet_detrx: the CPU kernel of multi-scale deformable attention ({_SOURCE}) could not '
-                          f'be built ({type(error).__name__}: {str(error).strip()[:500]}); using the grid_sample '
-                          'path instead (same results, slower). Set DETRX_CPU_EXTENSION=0 to skip the build.')
-    _state['ext'] = ext
-    return ext
-
+from ._extension import load_cpu_extension
 
 class _MSDeformAttnCPU(torch.autograd.Function):
 
@@ -64,12 +26,12 @@ class _MSDeformAttnCPU(torch.autograd.Function):
                 weights: Tensor, ext: ModuleType) -> Tensor:
         ctx.ext = ext
         ctx.save_for_backward(value, spatial_shapes, level_start_index, locations, weights)
-        return ext.forward(value, spatial_shapes, level_start_index, locations, weights)
+        return ext.ms_deform_attn_forward(value, spatial_shapes, level_start_index, locations, weights)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output: Tensor):
-        grad_value, grad_locations, grad_weights = ctx.ext.backward(*ctx.saved_tensors, grad_output)
+        grad_value, grad_locations, grad_weights = ctx.ext.ms_deform_attn_backward(*ctx.saved_tensors, grad_output)
         return grad_value, None, None, grad_locations, grad_weights, None
 
 
@@ -106,4 +68,4 @@ def ms_deform_attn_cpu(value: Tensor, spatial_shapes: Tensor, level_start_index:
                                   sampling_locations.to(dtype), attention_weights.to(dtype), ext)
 
 
-__all__ = ['load_cpu_extension', 'ms_deform_attn_cpu']
+__all__ = ['ms_deform_attn_cpu']

@@ -4,7 +4,7 @@ import torch
 from mmcv.ops.multi_scale_deform_attn import multi_scale_deformable_attn_pytorch
 
 from mmdet_detrx.ops import load_cpu_extension, ms_deform_attn_cpu
-import mmdet_detrx.ops.ms_deform_attn as module
+import mmdet_detrx.ops._extension as module
 
 SHAPES = torch.tensor([[10, 12], [5, 6], [3, 3]])
 

@@ -1,13 +1,18 @@
 """Dropout that is cheaper on CPU, and mmcv's FFN using it.
 
-PyTorch's CPU dropout draws one random number per element (``bernoulli_``). :func:`fast_dropout` draws 64-bit
-words and reads each as four 16-bit integers, one per element: an element is kept when its integer is at least
-``round(p * 65536)`` levels above the minimum, i.e. with probability ``1 - round(p * 65536) / 65536`` (``1 - p`` to
-within 1 / 131072 = 7.6e-6), and the kept values are scaled by ``1 / (1 - p)`` as in ``F.dropout``. That is about
-4x fewer generator calls than ``rand_like`` and ~40% less time than ``F.dropout`` for forward + backward of a
-600 x 2048 activation on one core; in a DETR decoder (dropout on the 2048-wide FFN activations and on every
-attention map) the masks were ~10% of a CPU training step. The random stream differs from ``F.dropout``'s, so
-runs are not bit-identical to ones with ``nn.Dropout``. Other devices use ``F.dropout``.
+PyTorch's CPU dropout draws one random number per element (``bernoulli_``). :func:`fast_dropout` uses a 16-bit
+draw per element: an element is kept when its draw is at least ``round(p * 65536)`` (of 65536 levels), i.e. with
+probability ``1 - round(p * 65536) / 65536`` (``1 - p`` to within 1 / 131072 = 7.6e-6), and the kept values are
+scaled by ``1 / (1 - p)`` as in ``F.dropout``. In a DETR decoder (dropout on the 2048-wide FFN activations and on
+every attention map) ``F.dropout``'s masks were ~10% of a CPU training step.
+
+On CPU the draws, the mask and the scaling run in one pass in our C++ kernel
+(``mmdet_detrx/ops/csrc/fast_dropout_cpu.cpp``: four draws per 64-bit word of a counter-based mix of a seed
+taken from PyTorch's default generator and the element index, so ``torch.manual_seed`` makes it reproducible
+and the thread count does not change it); where the kernel is not built, the same rule with PyTorch operations
+(:func:`keep_mask`: 64-bit words of the default generator read as four 16-bit integers). The random stream
+differs from ``F.dropout``'s, so runs are not bit-identical to ones with ``nn.Dropout``. Other devices use
+``F.dropout``.
 """
 from typing import Optional, Tuple
 
@@ -17,6 +22,7 @@ from mmcv.cnn.bricks.transformer import FFN
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
+from ...ops import load_cpu_extension
 
 
 _LEVELS = 1 << 16  # 16-bit draws per element
@@ -63,6 +69,42 @@ class _KeepAndScale(torch.autograd.Function):
         return grad if ctx.scale == 1. else grad.mul_(ctx.scale), None, None
 
 
+class _KernelDropout(torch.autograd.Function):
+    """:class:`_KeepAndScale` of a fresh mask, in the C++ kernel: draws, mask and scaling in one pass each way."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, threshold: int, scale: float, seed: int, ext) -> Tensor:
+        out, keep = ext.dropout_forward(x, threshold, scale, seed, False)
+        ctx.save_for_backward(keep)
+        ctx.scale, ctx.ext = scale, ext
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        keep, = ctx.saved_tensors
+        return ctx.ext.dropout_backward(grad, keep, ctx.scale), None, None, None, None
+
+
+class _KernelReLUDropout(torch.autograd.Function):
+    """:class:`_ReLUKeep` of a fresh mask, in the C++ kernel (one pass forward; ReLU's backward on the output)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, threshold: int, seed: int, ext) -> Tensor:
+        out, = ext.dropout_forward(x, threshold, 1., seed, True)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        out, = ctx.saved_tensors
+        return torch.ops.aten.threshold_backward(grad, out, 0.), None, None, None
+
+
+def _kernel_seed() -> int:
+    """One draw of the default generator per call: ``torch.manual_seed`` makes the kernel's masks reproducible."""
+    return int(torch.randint(0, 1 << 62, (), dtype=torch.int64))
+
+
 def _dropout(x: Tensor, p: float, training: bool, scaled: bool, relu: bool = False) -> Tuple[Tensor, float]:
     """Shared body of :func:`fast_dropout` (``scaled``), :func:`fast_dropout_unscaled` and
     :func:`relu_dropout_unscaled` (``relu``: ReLU first)."""
@@ -73,6 +115,14 @@ def _dropout(x: Tensor, p: float, training: bool, scaled: bool, relu: bool = Fal
     if x.device.type != 'cpu' or p == 1.:
         return F.dropout(F.relu(x) if relu else x, p, training=True), 1.
     scale = 1. / (1. - p)
+    threshold = round(p * _LEVELS)
+    ext = load_cpu_extension() if x.dtype in (torch.float32, torch.float64) and threshold < _LEVELS else None
+    if ext is not None:
+        if relu:
+            return _KernelReLUDropout.apply(x, threshold, _kernel_seed(), ext), scale
+        if scaled:
+            return _KernelDropout.apply(x, threshold, scale, _kernel_seed(), ext), 1.
+        return _KernelDropout.apply(x, threshold, 1., _kernel_seed(), ext), scale
     if relu:
         return _ReLUKeep.apply(x, keep_mask(x, p)), scale
     if scaled:

@@ -10,7 +10,8 @@
 // Layout: value (bs, num_value, heads, dims) so that the `dims` channels of one pixel and head are
 // contiguous; the forward runs in parallel over (batch, query) and the backward over (batch, head), whose
 // value gradients never overlap, so no atomics are needed.
-#include <torch/extension.h>
+#include "ops.h"
+
 #include <ATen/Parallel.h>
 
 #include <cmath>
@@ -193,9 +194,4 @@ std::vector<at::Tensor> ms_deform_attn_backward(const at::Tensor &value_in, cons
                               grad_attn.data_ptr<scalar_t>(), bs, num_value, heads, dims, queries, levels, points);
   });
   return {grad_value, grad_loc, grad_attn};
-}
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &ms_deform_attn_forward, "multi-scale deformable attention, CPU forward");
-  m.def("backward", &ms_deform_attn_backward, "multi-scale deformable attention, CPU backward");
 }

@@ -1,0 +1,53 @@
+"""Builds and loads mmdet_detrx's C++ CPU kernels (``csrc/``) as one extension module, on first use.
+
+The kernels (multi-scale deformable attention, dropout) are compiled with ``torch.utils.cpp_extension.load``
+the first time one is needed (~1 min on 2 cores; a C++ compiler and ninja, which the install provides) and
+cached by PyTorch (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``; a source change rebuilds).
+Where the build fails, :func:`load_cpu_extension` warns once with the reason and returns None, and every caller
+computes the same function with PyTorch operations (slower); ``DETRX_CPU_EXTENSION=0`` skips the build.
+"""
+import hashlib
+import os
+import os.path as osp
+import warnings
+from types import ModuleType
+from typing import Optional
+
+_CSRC = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc')
+SOURCES = [osp.join(_CSRC, name) for name in ('bindings.cpp', 'ms_deform_attn_cpu.cpp', 'fast_dropout_cpu.cpp')]
+_state: dict = {}
+
+
+def _cpu_tag() -> str:
+    """A short hash of this CPU's model and flags: the build uses ``-march=native``, so a cache shared by
+    machines with different CPUs keeps one build per CPU."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            lines = [line for line in f if line.startswith(('model name', 'flags'))][:2]
+    except OSError:
+        lines = []
+    return hashlib.sha1(''.join(lines).encode()).hexdigest()[:8]
+
+
+def load_cpu_extension() -> Optional[ModuleType]:
+    """The compiled extension (built and cached on the first call), or None when it is switched off
+    (``DETRX_CPU_EXTENSION=0``) or cannot be built (warned once, with the reason)."""
+    if 'ext' in _state:
+        return _state['ext']
+    ext = None
+    if os.environ.get('DETRX_CPU_EXTENSION', '1') != '0':
+        try:
+            from torch.utils.cpp_extension import load
+
+            # no FMA contraction: the deformable attention computes pixel coordinates as grid_sample does
+            ext = load(f'detrx_cpu_ops_{_cpu_tag()}', SOURCES,
+                       extra_cflags=['-O3', '-march=native', '-ffp-contract=off'], verbose=False)
+        except Exception as error:  # a missing compiler or ninja, a failed build: fall back, say why
+            warnings.warn(f'mmdet_detrx: the C++ CPU kernels in {_CSRC} could not be built ({type(error).__name__}: '
+                          f'{str(error).strip()[:500]}); using PyTorch operations instead (same results, '
+                          'slower). Set DETRX_CPU_EXTENSION=0 to skip the build.')
+    _state['ext'] = ext
+    return ext
+
+
+__all__ = ['load_cpu_extension']
