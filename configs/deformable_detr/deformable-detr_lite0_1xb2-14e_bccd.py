@@ -4,3 +4,5 @@
 #   python tools/train.py configs/deformable_detr/deformable-detr_lite0_1xb2-14e_bccd.py
 _base_ = ['../_base_/models/deformable-detr_lite0.py', '../_base_/bccd_14e_finetune.py']
 model = dict(bbox_head=dict(num_classes=3))
+# mmcv's deformable attention has no CPU kernel; this runs ours on CPU (same function; mmcv's kernel on GPU)
+custom_hooks = [dict(type='CPUDeformableAttentionHook')]
