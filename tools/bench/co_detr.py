@@ -25,8 +25,8 @@ memory, so process RSS is the honest measure here.
 
 On CPU our model runs its own paths for two mmcv operations (same function, tested against mmcv):
 RoIAlign as one weighted gather (``DetrxGatherRoIAlign``) and multi-scale deformable attention in our C++
-kernel (``DetrxMSDeformAttn``, ``mmdet_detrx/ops``); mmdet's runs mmcv's CPU kernel and PyTorch fallback. On a GPU both use
-mmcv's CUDA kernels, so these CPU ratios say nothing about GPU speed.
+kernel (``DetrxMSDeformAttn``, ``mmdet_detrx/ops``); mmdet's runs mmcv's CPU kernel and PyTorch fallback. On a
+GPU both use mmcv's CUDA kernels, so these CPU ratios say nothing about GPU speed.
 
 The last line is ``ratio=<ours/mmdet median train-step time>``; targets: time ratio <= 0.8, memory ratio <= 1.0.
 
