@@ -40,7 +40,8 @@ def ms_deform_attn_cpu(value: Tensor, spatial_shapes: Tensor, level_start_index:
     """mmcv's ``multi_scale_deformable_attn_pytorch`` (same function and gradients) with the C++ kernel.
 
     Falls back to :func:`~mmdet_detrx.models.layers.deform_attn_cpu.deformable_attn_level_sum` (``grid_sample``)
-    when the extension is unavailable.
+    when the extension is unavailable, for dtypes other than float32 / float64 (e.g. bfloat16 under autocast), and
+    while tracing or exporting to ONNX (the graph needs PyTorch operations).
 
     Args:
         value (Tensor): (bs, num_value, num_heads, head_dims), levels concatenated in order.
@@ -54,7 +55,10 @@ def ms_deform_attn_cpu(value: Tensor, spatial_shapes: Tensor, level_start_index:
     Returns:
         Tensor: (bs, num_queries, num_heads * head_dims).
     """
-    ext = load_cpu_extension() if value.device.type == 'cpu' else None
+    exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()  # graphs need PyTorch operations
+    dtype = torch.promote_types(value.dtype, sampling_locations.dtype)
+    kernel_ok = value.device.type == 'cpu' and dtype in (torch.float32, torch.float64) and not exporting
+    ext = load_cpu_extension() if kernel_ok else None
     if ext is None:
         from ..models.layers.deform_attn_cpu import deformable_attn_level_sum
         return deformable_attn_level_sum(value, spatial_shapes, sampling_locations, attention_weights)
@@ -63,7 +67,6 @@ def ms_deform_attn_cpu(value: Tensor, spatial_shapes: Tensor, level_start_index:
         raise ValueError(f'spatial_shapes {spatial_shapes.tolist()} do not cover the {value.size(1)} values')
     if level_start_index is None:
         level_start_index = torch.cat([sizes.new_zeros(1), sizes.cumsum(0)[:-1]])
-    dtype = torch.promote_types(value.dtype, sampling_locations.dtype)
     return _MSDeformAttnCPU.apply(value.to(dtype), spatial_shapes, level_start_index,
                                   sampling_locations.to(dtype), attention_weights.to(dtype), ext)
 

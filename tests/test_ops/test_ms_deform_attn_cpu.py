@@ -126,3 +126,15 @@ def test_hook_switches_plain_dino_to_the_kernel_with_the_same_outputs():
         results = [m.predict(inputs, [copy.deepcopy(sample)])[0].pred_instances for m in (plain, fast)]
     torch.testing.assert_close(results[1].scores, results[0].scores, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(results[1].bboxes, results[0].bboxes, rtol=1e-4, atol=1e-3)
+
+
+def test_bfloat16_and_tracing_take_the_pytorch_path():
+    """bfloat16 (autocast) has no kernel and an exported graph needs PyTorch operations: both use grid_sample."""
+    value, locations, weights = _inputs(dtype=torch.float32)
+    ref = multi_scale_deformable_attn_pytorch(value, SHAPES, locations, weights)
+    out = ms_deform_attn_cpu(value.bfloat16(), SHAPES, None, locations.bfloat16(), weights.bfloat16())
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.05)
+    traced = torch.jit.trace(lambda v, loc, w: ms_deform_attn_cpu(v, SHAPES, None, loc, w), (value, locations, weights))
+    assert 'grid_sampler' in str(traced.graph)
+    torch.testing.assert_close(traced(value, locations, weights), ref, rtol=1e-5, atol=1e-5)
