@@ -149,23 +149,32 @@ void check_inputs(const at::Tensor &value, const at::Tensor &shapes, const at::T
               "value, sampling_locations and attention_weights must have one dtype");
 }
 
+// The checked, contiguous inputs of both passes and their sizes.
+struct Inputs {
+  at::Tensor value, shapes, starts, loc, attn;
+  int64_t bs, num_value, heads, dims, queries, levels, points;
+};
+
+Inputs prepare(const at::Tensor &value, const at::Tensor &shapes, const at::Tensor &starts, const at::Tensor &loc,
+               const at::Tensor &attn) {
+  check_inputs(value, shapes, starts, loc, attn);
+  Inputs in{value.contiguous(), shapes.to(at::kLong).contiguous(), starts.to(at::kLong).contiguous(),
+            loc.contiguous(), attn.contiguous(), value.size(0), value.size(1), value.size(2), value.size(3),
+            loc.size(1), loc.size(3), loc.size(4)};
+  return in;
+}
+
 }  // namespace
 
 at::Tensor ms_deform_attn_forward(const at::Tensor &value_in, const at::Tensor &shapes_in,
                                   const at::Tensor &starts_in, const at::Tensor &loc_in, const at::Tensor &attn_in) {
-  check_inputs(value_in, shapes_in, starts_in, loc_in, attn_in);
-  const auto value = value_in.contiguous();
-  const auto shapes = shapes_in.to(at::kLong).contiguous();
-  const auto starts = starts_in.to(at::kLong).contiguous();
-  const auto loc = loc_in.contiguous();
-  const auto attn = attn_in.contiguous();
-  const int64_t bs = value.size(0), num_value = value.size(1), heads = value.size(2), dims = value.size(3);
-  const int64_t queries = loc.size(1), levels = loc.size(3), points = loc.size(4);
-  auto out = at::empty({bs, queries, heads * dims}, value.options());
-  AT_DISPATCH_FLOATING_TYPES(value.scalar_type(), "ms_deform_attn_forward", [&] {
-    forward_kernel<scalar_t>(value.data_ptr<scalar_t>(), shapes.data_ptr<int64_t>(), starts.data_ptr<int64_t>(),
-                             loc.data_ptr<scalar_t>(), attn.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), bs,
-                             num_value, heads, dims, queries, levels, points);
+  const Inputs in = prepare(value_in, shapes_in, starts_in, loc_in, attn_in);
+  auto out = at::empty({in.bs, in.queries, in.heads * in.dims}, in.value.options());
+  AT_DISPATCH_FLOATING_TYPES(in.value.scalar_type(), "ms_deform_attn_forward", [&] {
+    forward_kernel<scalar_t>(in.value.data_ptr<scalar_t>(), in.shapes.data_ptr<int64_t>(),
+                             in.starts.data_ptr<int64_t>(), in.loc.data_ptr<scalar_t>(), in.attn.data_ptr<scalar_t>(),
+                             out.data_ptr<scalar_t>(), in.bs, in.num_value, in.heads, in.dims, in.queries, in.levels,
+                             in.points);
   });
   return out;
 }
@@ -173,15 +182,11 @@ at::Tensor ms_deform_attn_forward(const at::Tensor &value_in, const at::Tensor &
 std::vector<at::Tensor> ms_deform_attn_backward(const at::Tensor &value_in, const at::Tensor &shapes_in,
                                                 const at::Tensor &starts_in, const at::Tensor &loc_in,
                                                 const at::Tensor &attn_in, const at::Tensor &grad_out_in) {
-  check_inputs(value_in, shapes_in, starts_in, loc_in, attn_in);
-  const auto value = value_in.contiguous();
-  const auto shapes = shapes_in.to(at::kLong).contiguous();
-  const auto starts = starts_in.to(at::kLong).contiguous();
-  const auto loc = loc_in.contiguous();
-  const auto attn = attn_in.contiguous();
-  const auto grad_out = grad_out_in.to(value.scalar_type()).contiguous();
-  const int64_t bs = value.size(0), num_value = value.size(1), heads = value.size(2), dims = value.size(3);
-  const int64_t queries = loc.size(1), levels = loc.size(3), points = loc.size(4);
+  const Inputs in = prepare(value_in, shapes_in, starts_in, loc_in, attn_in);
+  const auto grad_out = grad_out_in.to(in.value.scalar_type()).contiguous();
+  const int64_t bs = in.bs, num_value = in.num_value, heads = in.heads, dims = in.dims;
+  const int64_t queries = in.queries, levels = in.levels, points = in.points;
+  const auto &value = in.value, &shapes = in.shapes, &starts = in.starts, &loc = in.loc, &attn = in.attn;
   TORCH_CHECK(grad_out.numel() == bs * queries * heads * dims, "grad_output must have ", bs * queries * heads * dims,
               " elements, got ", grad_out.sizes());
   auto grad_value = at::zeros_like(value);
