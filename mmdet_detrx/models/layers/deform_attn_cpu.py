@@ -3,12 +3,13 @@
 mmcv's ``MultiScaleDeformableAttention`` has no CPU kernel: off CUDA it runs
 ``multi_scale_deformable_attn_pytorch``, which samples every level with ``grid_sample``, *stacks* the
 per-level samples into one (bs * heads, head_dims, num_queries, levels * points) tensor, multiplies it by the
-attention weights and sums. :func:`deformable_attn_level_sum` computes the same sum level by level (sample,
-weight, reduce over the points, accumulate; points laid out before queries so the weighting and the reduction
-run over contiguous memory), so the stacked tensor and its copies in the forward and the backward pass never
-exist; in an encoder layer of Co-DINO on a CPU that is ~20% of the attention's
-forward + backward time. Same ``grid_sample`` calls (bilinear, zero padding, ``align_corners=False``), same
-products; only the order of the final additions differs (tested against mmcv's function).
+attention weights and sums. :func:`deformable_attn_level_sum` (defined in :mod:`mmdet_detrx.ops.ms_deform_attn`,
+re-exported here) computes the same sum level by level (sample, weight, reduce over the points, accumulate;
+points laid out before queries so the weighting and the reduction run over contiguous memory), so the stacked
+tensor and its copies in the forward and the backward pass never exist; in an encoder layer of Co-DINO on a CPU
+that is ~20% of the attention's forward + backward time. Same ``grid_sample`` calls (bilinear, zero padding,
+``align_corners=False``), same products; only the order of the final additions differs (tested against mmcv's
+function).
 
 :class:`DetrxMSDeformAttn` is ``MultiScaleDeformableAttention`` (same parameters, state dict and
 computation) that uses our C++ CPU kernel (:mod:`mmdet_detrx.ops.ms_deform_attn`, ~3x faster than the
@@ -19,44 +20,10 @@ import contextlib
 from typing import Iterator, Optional
 
 import torch
-import torch.nn.functional as F
 from mmcv.ops import MultiScaleDeformableAttention
 from torch import Tensor
 
-from ...ops import ms_deform_attn_cpu
-
-
-def deformable_attn_level_sum(value: Tensor, spatial_shapes: Tensor, sampling_locations: Tensor,
-                              attention_weights: Tensor) -> Tensor:
-    """Same function as mmcv's ``multi_scale_deformable_attn_pytorch``, one level at a time.
-
-    Args:
-        value: (bs, num_value, num_heads, head_dims), levels concatenated in order.
-        spatial_shapes: (num_levels, 2), (h, w) of every level.
-        sampling_locations: Normalized (x, y), (bs, num_queries, num_heads, num_levels, num_points, 2).
-        attention_weights: (bs, num_queries, num_heads, num_levels, num_points).
-
-    Returns:
-        (bs, num_queries, num_heads * head_dims).
-    """
-    bs, num_value, num_heads, head_dims = value.shape
-    _, num_queries, _, num_levels, num_points, _ = sampling_locations.shape
-    sizes = [(int(h), int(w)) for h, w in spatial_shapes.tolist()]
-    if sum(h * w for h, w in sizes) != num_value:
-        raise ValueError(f'spatial_shapes {sizes} do not cover the {num_value} values')
-    # points before queries: the samples come out as (bs * heads, head_dims, points, queries), so that the
-    # weighting and the sum over the points run over contiguous runs of queries
-    grids = (2 * sampling_locations - 1).permute(0, 2, 3, 4, 1, 5)  # (bs, heads, levels, points, queries, 2)
-    weights = attention_weights.permute(0, 2, 3, 4, 1)  # (bs, heads, levels, points, queries)
-    out: Optional[Tensor] = None
-    for level, (value_l, (h, w)) in enumerate(zip(value.split([h * w for h, w in sizes], dim=1), sizes)):
-        value_l = value_l.flatten(2).transpose(1, 2).reshape(bs * num_heads, head_dims, h, w)
-        grid_l = grids[:, :, level].reshape(bs * num_heads, num_points, num_queries, 2)
-        samples = F.grid_sample(value_l, grid_l, mode='bilinear', padding_mode='zeros', align_corners=False)
-        weights_l = weights[:, :, level].reshape(bs * num_heads, 1, num_points, num_queries)
-        level_out = (samples * weights_l).sum(2)  # (bs * heads, head_dims, num_queries)
-        out = level_out if out is None else out + level_out
-    return out.view(bs, num_heads * head_dims, num_queries).transpose(1, 2).contiguous()
+from ...ops import deformable_attn_level_sum, ms_deform_attn_cpu  # noqa: F401  (level sum: re-exported)
 
 
 class DetrxMSDeformAttn(MultiScaleDeformableAttention):

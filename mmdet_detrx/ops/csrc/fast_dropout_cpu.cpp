@@ -18,32 +18,32 @@ inline uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+// Element i with its 16-bit draw: kept (scaled, after ReLU if kRelu) or zero; the mask is written if kKeep.
+template <typename scalar_t, bool kRelu, bool kKeep>
+inline void drop_element(const scalar_t *x, scalar_t *out, bool *keep, int64_t i, uint64_t draw, uint32_t threshold,
+                         scalar_t scale) {
+  const bool kept = (draw & 0xffffu) >= threshold;
+  scalar_t v = x[i];
+  if (kRelu) v = v > 0 ? v : scalar_t(0);
+  out[i] = v * (kept ? scale : scalar_t(0));
+  if (kKeep) keep[i] = kept;
+}
+
 template <typename scalar_t, bool kRelu, bool kKeep>
 void dropout_kernel(const scalar_t *x, scalar_t *out, bool *keep, int64_t n, uint32_t threshold, scalar_t scale,
                     uint64_t seed) {
   const int64_t words = (n + 3) / 4;
   at::parallel_for(0, words, 4096, [&](int64_t begin, int64_t end) {
     const int64_t full_end = std::min<int64_t>(end, n / 4);  // words whose four elements all exist
-    for (int64_t j = begin; j < full_end; ++j) {  // branch-free, so that the compiler can vectorise it
+    for (int64_t j = begin; j < full_end; ++j) {  // fixed trip count, so that the compiler can vectorise it
       const uint64_t r = mix64(seed + static_cast<uint64_t>(j + 1) * kGolden);
-      for (int k = 0; k < 4; ++k) {
-        const int64_t i = 4 * j + k;
-        const bool kept = ((r >> (16 * k)) & 0xffffu) >= threshold;
-        scalar_t v = x[i];
-        if (kRelu) v = v > 0 ? v : scalar_t(0);
-        out[i] = v * (kept ? scale : scalar_t(0));
-        if (kKeep) keep[i] = kept;
-      }
+      for (int k = 0; k < 4; ++k)
+        drop_element<scalar_t, kRelu, kKeep>(x, out, keep, 4 * j + k, r >> (16 * k), threshold, scale);
     }
     for (int64_t j = std::max(begin, full_end); j < end; ++j) {  // the last, partial word
       const uint64_t r = mix64(seed + static_cast<uint64_t>(j + 1) * kGolden);
-      for (int64_t i = 4 * j; i < n; ++i) {
-        const bool kept = ((r >> (16 * (i - 4 * j))) & 0xffffu) >= threshold;
-        scalar_t v = x[i];
-        if (kRelu) v = v > 0 ? v : scalar_t(0);
-        out[i] = v * (kept ? scale : scalar_t(0));
-        if (kKeep) keep[i] = kept;
-      }
+      for (int64_t i = 4 * j; i < n; ++i)
+        drop_element<scalar_t, kRelu, kKeep>(x, out, keep, i, r >> (16 * (i - 4 * j)), threshold, scale);
     }
   });
 }

@@ -184,19 +184,17 @@ std::vector<at::Tensor> ms_deform_attn_backward(const at::Tensor &value_in, cons
                                                 const at::Tensor &attn_in, const at::Tensor &grad_out_in) {
   const Inputs in = prepare(value_in, shapes_in, starts_in, loc_in, attn_in);
   const auto grad_out = grad_out_in.to(in.value.scalar_type()).contiguous();
-  const int64_t bs = in.bs, num_value = in.num_value, heads = in.heads, dims = in.dims;
-  const int64_t queries = in.queries, levels = in.levels, points = in.points;
-  const auto &value = in.value, &shapes = in.shapes, &starts = in.starts, &loc = in.loc, &attn = in.attn;
-  TORCH_CHECK(grad_out.numel() == bs * queries * heads * dims, "grad_output must have ", bs * queries * heads * dims,
-              " elements, got ", grad_out.sizes());
-  auto grad_value = at::zeros_like(value);
-  auto grad_loc = at::empty_like(loc);
-  auto grad_attn = at::empty_like(attn);
-  AT_DISPATCH_FLOATING_TYPES(value.scalar_type(), "ms_deform_attn_backward", [&] {
-    backward_kernel<scalar_t>(value.data_ptr<scalar_t>(), shapes.data_ptr<int64_t>(), starts.data_ptr<int64_t>(),
-                              loc.data_ptr<scalar_t>(), attn.data_ptr<scalar_t>(), grad_out.data_ptr<scalar_t>(),
-                              grad_value.data_ptr<scalar_t>(), grad_loc.data_ptr<scalar_t>(),
-                              grad_attn.data_ptr<scalar_t>(), bs, num_value, heads, dims, queries, levels, points);
+  const int64_t out_numel = in.bs * in.queries * in.heads * in.dims;
+  TORCH_CHECK(grad_out.numel() == out_numel, "grad_output must have ", out_numel, " elements, got ", grad_out.sizes());
+  auto grad_value = at::zeros_like(in.value);
+  auto grad_loc = at::empty_like(in.loc);
+  auto grad_attn = at::empty_like(in.attn);
+  AT_DISPATCH_FLOATING_TYPES(in.value.scalar_type(), "ms_deform_attn_backward", [&] {
+    backward_kernel<scalar_t>(in.value.data_ptr<scalar_t>(), in.shapes.data_ptr<int64_t>(),
+                              in.starts.data_ptr<int64_t>(), in.loc.data_ptr<scalar_t>(), in.attn.data_ptr<scalar_t>(),
+                              grad_out.data_ptr<scalar_t>(), grad_value.data_ptr<scalar_t>(),
+                              grad_loc.data_ptr<scalar_t>(), grad_attn.data_ptr<scalar_t>(), in.bs, in.num_value,
+                              in.heads, in.dims, in.queries, in.levels, in.points);
   });
   return {grad_value, grad_loc, grad_attn};
 }
