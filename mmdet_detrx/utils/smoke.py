@@ -55,11 +55,16 @@ def apply_smoke(cfg) -> None:
 
 def alias_final_checkpoint(cfg) -> None:
     """After a smoke training: links ``epoch_1.pth`` as ``epoch_<the config's max_epochs>.pth``, so that the next
-    documented command (which names the full run's last checkpoint) finds it."""
+    documented command (which names the full run's last checkpoint) finds it. In a distributed run only the main
+    process links (every rank calls this), and a link another process made meanwhile is kept."""
+    from mmengine.dist import is_main_process
     full = cfg.get('smoke_full_max_epochs')
-    if not smoke_enabled() or not full or full == 1:
+    if not smoke_enabled() or not full or full == 1 or not is_main_process():
         return
     src = os.path.join(cfg.work_dir, 'epoch_1.pth')
     dst = os.path.join(cfg.work_dir, f'epoch_{full}.pth')
-    if os.path.isfile(src) and not os.path.exists(dst):
-        os.symlink(os.path.abspath(src), dst)
+    if os.path.isfile(src) and not os.path.lexists(dst):
+        try:
+            os.symlink(os.path.abspath(src), dst)
+        except FileExistsError:
+            pass

@@ -45,3 +45,27 @@ def test_final_checkpoint_alias(monkeypatch, tmp_path):
     cfg = Config(dict(work_dir=str(tmp_path), smoke_full_max_epochs=14))
     alias_final_checkpoint(cfg)
     assert os.path.realpath(tmp_path / 'epoch_14.pth') == str(tmp_path / 'epoch_1.pth')
+
+
+def test_final_checkpoint_alias_in_a_distributed_run(monkeypatch, tmp_path):
+    """Every rank of tools/dist_train.sh calls the alias: only the main process links, and a link made meanwhile by
+    another process is kept instead of failing (CI once failed with FileExistsError on rank 0)."""
+    monkeypatch.setenv('DETRX_SMOKE', '1')
+    (tmp_path / 'epoch_1.pth').write_bytes(b'x')
+    cfg = Config(dict(work_dir=str(tmp_path), smoke_full_max_epochs=14))
+    monkeypatch.setattr('mmengine.dist.is_main_process', lambda: False)
+    alias_final_checkpoint(cfg)
+    assert not os.path.lexists(tmp_path / 'epoch_14.pth')
+    monkeypatch.setattr('mmengine.dist.is_main_process', lambda: True)
+    real_lexists = os.path.lexists
+
+    def other_rank_links_first(path):  # the other process links between our check and our symlink
+        exists = real_lexists(path)
+        if not exists and str(path).endswith('epoch_14.pth'):
+            os.symlink(tmp_path / 'epoch_1.pth', path)
+        return exists
+
+    monkeypatch.setattr(os.path, 'lexists', other_rank_links_first)
+    alias_final_checkpoint(cfg)
+    monkeypatch.setattr(os.path, 'lexists', real_lexists)
+    assert os.path.realpath(tmp_path / 'epoch_14.pth') == str(tmp_path / 'epoch_1.pth')
