@@ -3,7 +3,8 @@
 Both models are built from one config that differs only in the detector / head ``type`` and the
 assigner; mmdet's weights are loaded into ours with ``strict=True``. The decoder configs carry no
 ``type``s, so each model uses its own defaults (ours: ``CondDETRDecoderLayer`` with conditional attentions
-and ``FastDropoutFFN``; both encoders: mmdet's layers). Dropout is on (0.1), as in training.
+and ``FastDropoutFFN``, encoder ``ModularDETREncoderLayer`` with ``FastDropoutMultiheadAttention`` and
+``FastDropoutFFN``; mmdet: its own layers, mmcv's attention and FFN). Dropout is on (0.1), as in training.
 One timed call is a full training step: forward, losses, backward and an AdamW step (gradient clipping as
 in the configs). The calls are interleaved so machine noise hits both alike. Then (``--mem-steps``, 0 to skip)
 each model runs that many steps in its own fresh process and reports its peak resident memory

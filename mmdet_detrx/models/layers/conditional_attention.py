@@ -11,8 +11,9 @@ Deliberate differences from mmdet's ``ConditionalAttention``:
   the first decoder layer only) is a constructor argument, ``use_query_pos``; without it the module simply
   has no ``qpos_proj``. mmdet builds the projection in every layer and deletes it afterwards, which makes
   ``keep_query_pos=True`` crash there.
-* The attention core is leaner (one ``baddbmm`` with an additive mask bias, softmax, ``bmm``; no max
-  subtraction, no averaged attention weights that mmdet computes and drops); same math and scaling.
+* The attention core is leaner (:func:`~mmdet_detrx.models.layers.attention_core.attend`: one ``baddbmm``
+  with an additive mask bias, softmax, ``bmm``; no max subtraction, no averaged attention weights that mmdet
+  computes and drops); same math and scaling.
 * On CPU, dropout (``attn_drop``, ``proj_drop``) draws a 16-bit keep mask instead of ``bernoulli_`` (same
   distribution to within 7.6e-6, different random stream, less than half the cost), see
   :func:`~mmdet_detrx.models.layers.fast_dropout.fast_dropout`; the attention weights' ``1 / (1 - p)`` is
@@ -27,59 +28,8 @@ from torch import Tensor, nn
 
 from mmdet.registry import MODELS
 from mmdet.utils import OptMultiConfig
-from .fast_dropout import fast_dropout, fast_dropout_unscaled
-
-
-def attention_bias(attn_mask: Optional[Tensor], key_padding_mask: Optional[Tensor], batch_size: int,
-                   num_heads: int, num_queries: int, num_keys: int, dtype: torch.dtype) -> Optional[Tensor]:
-    """Merges an attention mask and a key padding mask into one additive bias of the attention logits.
-
-    Masks follow :class:`torch.nn.MultiheadAttention`: a bool ``True`` (or non-zero byte) means *may not
-    attend*; a float ``attn_mask`` is added to the logits.
-
-    Args:
-        attn_mask (Tensor, optional): (num_queries, num_keys) or (batch_size * num_heads, num_queries,
-            num_keys), bool / uint8 / float.
-        key_padding_mask (Tensor, optional): (batch_size, num_keys), bool / uint8, ``True`` at padding.
-        batch_size (int): B.
-        num_heads (int): H.
-        num_queries (int): Lq.
-        num_keys (int): Lk.
-        dtype (torch.dtype): dtype of the returned bias.
-
-    Returns:
-        Tensor or None: bias broadcastable to (B * H, Lq, Lk), with ``-inf`` where attention is not allowed;
-        None when both masks are None.
-
-    Raises:
-        ValueError: a mask has a wrong shape or dtype.
-    """
-    bias = None
-    if attn_mask is not None:
-        if not (attn_mask.dtype in (torch.bool, torch.uint8) or attn_mask.is_floating_point()):
-            raise ValueError(f'attn_mask must be bool, uint8 or float, got {attn_mask.dtype}')
-        if attn_mask.dim() == 2 and tuple(attn_mask.shape) == (num_queries, num_keys):
-            attn_mask = attn_mask[None]
-        elif not (attn_mask.dim() == 3
-                  and tuple(attn_mask.shape) == (batch_size * num_heads, num_queries, num_keys)):
-            raise ValueError(
-                f'attn_mask must have shape (num_queries, num_keys)=({num_queries}, {num_keys}) or '
-                f'(batch_size * num_heads, num_queries, num_keys)=({batch_size * num_heads}, {num_queries}, '
-                f'{num_keys}), got {tuple(attn_mask.shape)}')
-        if attn_mask.is_floating_point():
-            bias = attn_mask.to(dtype)
-        else:
-            bias = torch.zeros(attn_mask.shape, dtype=dtype, device=attn_mask.device).masked_fill_(
-                attn_mask.bool(), float('-inf'))
-    if key_padding_mask is not None:
-        if tuple(key_padding_mask.shape) != (batch_size, num_keys):
-            raise ValueError(f'key_padding_mask must have shape (batch_size, num_keys)=({batch_size}, '
-                             f'{num_keys}), got {tuple(key_padding_mask.shape)}')
-        padding = torch.zeros((batch_size, 1, 1, num_keys), dtype=dtype, device=key_padding_mask.device)
-        padding.masked_fill_(key_padding_mask.bool()[:, None, None, :], float('-inf'))
-        padding = padding.expand(batch_size, num_heads, 1, num_keys).reshape(batch_size * num_heads, 1, num_keys)
-        bias = padding if bias is None else bias + padding
-    return bias
+from .attention_core import attend, attention_bias, split_heads  # noqa: F401  attention_bias: public here too
+from .fast_dropout import fast_dropout
 
 
 def batch_shared(x: Tensor) -> bool:
@@ -99,12 +49,6 @@ def project(module: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
         out = module(x[:1])
         return out.expand(x.size(0), *out.shape[1:])
     return module(x)
-
-
-def _heads(x: Tensor, num_heads: int) -> Tensor:
-    """(B, L, H * d) -> (B, H, L, d) view."""
-    batch_size, length, channels = x.shape
-    return x.view(batch_size, length, num_heads, channels // num_heads).transpose(1, 2)
 
 
 class _ConditionalAttentionBase(BaseModule):
@@ -145,37 +89,9 @@ class _ConditionalAttentionBase(BaseModule):
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor],
                 key_padding_mask: Optional[Tensor]) -> Tensor:
-        """Multi-head attention on already projected, head-split inputs.
-
-        ``softmax(q_h k_h^T / sqrt(d_q) + bias) v_h`` per head h, with ``d_q`` the per-head query width (twice
-        the value width in the conditional cross-attention, as in the paper and mmdet).
-
-        Args:
-            q (Tensor): (B, H, Lq, dq).
-            k (Tensor): (B, H, Lk, dq).
-            v (Tensor): (B, H, Lk, dv) with ``H * dv = D``.
-            attn_mask (Tensor, optional): see :func:`attention_bias`.
-            key_padding_mask (Tensor, optional): (B, Lk), ``True`` at padding.
-
-        Returns:
-            Tensor: (B, Lq, D) after ``out_proj``.
-        """
-        batch_size, num_heads, num_queries, query_dims = q.shape
-        num_keys = k.size(2)
-        bias = attention_bias(attn_mask, key_padding_mask, batch_size, num_heads, num_queries, num_keys, q.dtype)
-        if bias is None:
-            bias = q.new_zeros((1, 1, 1))
-        logits = torch.baddbmm(bias, q.reshape(batch_size * num_heads, num_queries, query_dims),
-                               k.reshape(batch_size * num_heads, num_keys, query_dims).transpose(1, 2),
-                               alpha=query_dims**-0.5)
-        # dropout's 1 / (1 - p) applied to the (Lk / dv times smaller) product, not to the weights
-        weights, scale = fast_dropout_unscaled(logits.softmax(-1), self.attn_drop, self.training)
-        out = torch.bmm(weights, v.reshape(batch_size * num_heads, num_keys, -1))
-        if scale != 1.:
-            out = out.mul_(scale)
-        out = out.view(batch_size, num_heads, num_queries, -1).transpose(1, 2).reshape(
-            batch_size, num_queries, self.embed_dims)
-        return self.out_proj(out)
+        """:func:`~mmdet_detrx.models.layers.attention_core.attend` with this module's ``attn_drop``, then
+        ``out_proj``: (B, H, Lq, dq), (B, H, Lk, dq), (B, H, Lk, dv) -> (B, Lq, D)."""
+        return self.out_proj(attend(q, k, v, attn_mask, key_padding_mask, self.attn_drop, self.training))
 
 
 @MODELS.register_module()
@@ -218,7 +134,8 @@ class CondDETRSelfAttention(_ConditionalAttentionBase):
         k = self.kcontent_proj(query) + project(self.kpos_proj, query_pos)
         v = self.v_proj(query)
         heads = self.num_heads
-        out = self._attend(_heads(q, heads), _heads(k, heads), _heads(v, heads), attn_mask, key_padding_mask)
+        out = self._attend(split_heads(q, heads), split_heads(k, heads), split_heads(v, heads), attn_mask,
+                           key_padding_mask)
         return query + fast_dropout(out, self.proj_drop, self.training)
 
 
@@ -291,7 +208,7 @@ class CondDETRCrossAttention(_ConditionalAttentionBase):
         q_spatial = project(self.qpos_sine_proj, ref_sine_embed)
         # per head h: query [c_q^h ; s^h] and key [c_k^h ; p_k^h], width 2 * D / H
         heads = self.num_heads
-        q = torch.cat([_heads(q_content, heads), _heads(q_spatial, heads)], dim=-1)
-        k = torch.cat([_heads(k_content, heads), _heads(k_pos, heads)], dim=-1)
-        out = self._attend(q, k, _heads(v, heads), attn_mask, key_padding_mask)
+        q = torch.cat([split_heads(q_content, heads), split_heads(q_spatial, heads)], dim=-1)
+        k = torch.cat([split_heads(k_content, heads), split_heads(k_pos, heads)], dim=-1)
+        out = self._attend(q, k, split_heads(v, heads), attn_mask, key_padding_mask)
         return query + fast_dropout(out, self.proj_drop, self.training)

@@ -5,8 +5,9 @@ mmcv's ``MultiheadAttention`` / ``FFN`` directly, so none of them can be swapped
 here subclass them, keep their forward passes and parameter names (state dicts stay interchangeable with
 mmdet's ``DETR`` / ``ConditionalDETR`` encoders), and only change how the children are built: every
 ``*_cfg`` may carry a ``type``; without one the mmdet default is used, so mmdet's configs work unchanged --
-except the FFN, whose default is ``FastDropoutFFN``: mmcv's FFN with the same parameters and forward, but a CPU
-dropout mask that costs less than half (:mod:`~mmdet_detrx.models.layers.fast_dropout`).
+except the FFN and the attentions, whose defaults are ``FastDropoutFFN`` and ``FastDropoutMultiheadAttention``:
+mmcv's FFN and MultiheadAttention with the same parameters and forward, but a CPU training path that costs less
+(:mod:`~mmdet_detrx.models.layers.fast_dropout`, :mod:`~mmdet_detrx.models.layers.fast_dropout_attention`).
 """
 from mmcv.cnn import build_norm_layer
 from mmengine.model import ModuleList
@@ -17,6 +18,7 @@ from mmdet.models.layers.transformer.detr_layers import (DetrTransformerDecoder,
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
 from . import fast_dropout  # noqa: F401  registers FastDropoutFFN, the default FFN
+from . import fast_dropout_attention  # noqa: F401  registers FastDropoutMultiheadAttention, the default attention
 
 
 def build_with_default(cfg: ConfigType, default_type: str, **overrides):
@@ -39,9 +41,9 @@ def build_layer_parts(layer, num_norms: int) -> None:
     """Builds a DETR layer's children from its ``*_cfg`` (mmdet's layer ``_init_layers`` with registry types):
     ``self_attn`` (and ``cross_attn`` for a decoder layer, ``num_norms=3``), ``ffn`` and ``num_norms`` norms, in
     mmdet's order (parameter names and initialisation order as mmdet's)."""
-    layer.self_attn = build_with_default(layer.self_attn_cfg, 'MultiheadAttention')
+    layer.self_attn = build_with_default(layer.self_attn_cfg, 'FastDropoutMultiheadAttention')
     if num_norms == 3:
-        layer.cross_attn = build_with_default(layer.cross_attn_cfg, 'MultiheadAttention')
+        layer.cross_attn = build_with_default(layer.cross_attn_cfg, 'FastDropoutMultiheadAttention')
     layer.embed_dims = layer.self_attn.embed_dims
     layer.ffn = build_with_default(layer.ffn_cfg, 'FastDropoutFFN')
     layer.norms = ModuleList([build_norm_layer(layer.norm_cfg, layer.embed_dims)[1] for _ in range(num_norms)])
@@ -52,7 +54,8 @@ class ModularDETREncoderLayer(DetrTransformerEncoderLayer):
     """mmdet's ``DetrTransformerEncoderLayer`` (post-norm self-attention + FFN) with registry-built parts.
 
     Args:
-        self_attn_cfg (dict): attention config, default type mmcv ``MultiheadAttention``.
+        self_attn_cfg (dict): attention config, default type ``FastDropoutMultiheadAttention`` (mmcv's
+            ``MultiheadAttention``, cheaper CPU training path).
         ffn_cfg (dict): FFN config, default type ``FastDropoutFFN`` (mmcv's ``FFN``, cheaper CPU dropout).
         norm_cfg (dict): normalization config. Defaults to LN.
         init_cfg (dict, optional): initialization config.
@@ -68,8 +71,8 @@ class ModularDETRDecoderLayer(DetrTransformerDecoderLayer):
     parts. ``self_attn_mask`` of the forward is passed to the self-attention, so query groups can be kept
     apart by a block mask.
 
-    Args: as :class:`ModularDETREncoderLayer`, and ``cross_attn_cfg`` (dict), default type mmcv
-        ``MultiheadAttention``.
+    Args: as :class:`ModularDETREncoderLayer`, and ``cross_attn_cfg`` (dict), default type
+        ``FastDropoutMultiheadAttention``.
     """
 
     def _init_layers(self) -> None:
