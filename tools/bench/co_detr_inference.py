@@ -73,12 +73,12 @@ def without_nms(co_cfg: ConfigDict) -> ConfigDict:
 
 def build_base(co_cfg: ConfigDict) -> torch.nn.Module:
     """The plain base detector of a Co-DETR config, with the deformable attention Co-DETR's base runs on CPU
-    (``cpu_level_sum_attention``: the same function, another CPU summation order)."""
+    (``cpu_deformable_attention``: the same function, another CPU summation order)."""
     from mmdet.registry import MODELS
     base = MODELS.build(base_config(co_cfg))
-    if co_cfg.get('cpu_level_sum_attention', True):
-        from mmdet_detrx.models.layers.deform_attn_cpu import use_level_sum_deformable_attn
-        use_level_sum_deformable_attn(base)
+    if co_cfg.get('cpu_level_sum_attention', co_cfg.get('cpu_deformable_attention', True)):  # former name first
+        from mmdet_detrx.models.layers.deform_attn_cpu import use_cpu_deformable_attn
+        use_cpu_deformable_attn(base)
     return base
 
 

@@ -3,7 +3,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmdet.registry import HOOKS
-from ...models.layers.deform_attn_cpu import use_level_sum_deformable_attn
+from ...models.layers.deform_attn_cpu import use_cpu_deformable_attn
 
 
 @HOOKS.register_module()
@@ -13,7 +13,7 @@ class CPUDeformableAttentionHook(Hook):
     before the run: the same parameters, state dict and function, computed on CPU by our C++ kernel (~3x faster
     forward + backward than mmcv's ``grid_sample`` fallback) and on a GPU by mmcv's CUDA kernel as before.
 
-    Co-DETR detectors switch their base detector themselves (``cpu_level_sum_attention=True``); the hook makes
+    Co-DETR detectors switch their base detector themselves (``cpu_deformable_attention=True``); the hook makes
     the plain detectors they are compared with run the same kernel. It logs how many modules it switched.
     """
 
@@ -21,6 +21,6 @@ class CPUDeformableAttentionHook(Hook):
 
     def before_run(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        switched = use_level_sum_deformable_attn(model)
+        switched = use_cpu_deformable_attn(model)
         runner.logger.info(f'CPUDeformableAttentionHook: {switched} MultiScaleDeformableAttention module(s) now '
                            'run the mmdet_detrx CPU kernel on CPU (mmcv\'s kernel on GPU)')

@@ -26,6 +26,7 @@ pyramid from :class:`DetrxCoMemoryNeck` with ``num_upsample_levels``. A new base
 ``CoQueryDecoder``; this class is not edited.
 """
 import copy
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -44,7 +45,7 @@ from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 from ..dense_heads.conditional_detr_head import LayerTargets
 from ..autocast import float32_scope, to_float32
 from ..layers.co_detr_layers import CoQueryGroup
-from ..layers.deform_attn_cpu import shared_value_projection, use_level_sum_deformable_attn
+from ..layers.deform_attn_cpu import shared_value_projection, use_cpu_deformable_attn
 from ..gt_checks import check_gt_instances
 from ...utils.converters.co_detr import convert_co_dino_reference_keys, lift_base_checkpoint
 from .co_query_decoders import co_query_decoder_for
@@ -118,11 +119,13 @@ class DetrxCoDETR(BaseDetector):
         aux_query_loss_weight: Multiplier of every decoder layer's positive-query loss.
         num_classes: If given, the number of classes of the base detector's head, every auxiliary dense head
             and every RoI head's ``bbox_head`` (so a config for another dataset changes one number).
-        cpu_level_sum_attention: Switch the base's mmcv ``MultiScaleDeformableAttention`` modules to
+        cpu_deformable_attention: Switch the base's mmcv ``MultiScaleDeformableAttention`` modules to
             :class:`~mmdet_detrx.models.layers.deform_attn_cpu.DetrxMSDeformAttn`: same parameters and
             function; on CPU it runs our C++ kernel (:mod:`mmdet_detrx.ops.ms_deform_attn`, ~3x faster
             attention forward + backward than mmcv's ``grid_sample`` fallback), on a GPU mmcv's kernel.
             Defaults to True.
+        cpu_level_sum_attention: The former name of ``cpu_deformable_attention`` (from when the CPU path summed
+            ``grid_sample`` level by level); still accepted, with a deprecation warning, and then wins.
         train_cfg: ``rpn_proposal``: proposal config of the auxiliary RPN during training (defaults to the
             RPN's ``test_cfg``).
         test_cfg: ``eval_module`` in ('detr', 'one-stage', 'two-stage'), default 'detr' (the base detector
@@ -144,7 +147,8 @@ class DetrxCoDETR(BaseDetector):
                  aux_head_loss_weight: float = 1.0,
                  aux_query_loss_weight: float = 1.0,
                  num_classes: Optional[int] = None,
-                 cpu_level_sum_attention: bool = True,
+                 cpu_deformable_attention: bool = True,
+                 cpu_level_sum_attention: Optional[bool] = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
@@ -212,9 +216,13 @@ class DetrxCoDETR(BaseDetector):
                     'CoQueryHeadMixin (DetrxCoDINOHead, DetrxCoDeformableDETRHead, DetrxCoDABDETRHead, '
                     'DetrxCoDETRHead) or with fixed-target losses `loss_by_targets` (CondDETRHead)')
 
-        if cpu_level_sum_attention:
-            # same function and parameters; on CPU without the stacked per-level samples of mmcv's fallback
-            use_level_sum_deformable_attn(self.base_detector)
+        if cpu_level_sum_attention is not None:
+            warnings.warn('DetrxCoDETR: `cpu_level_sum_attention` is deprecated, use `cpu_deformable_attention` '
+                          '(same meaning)', DeprecationWarning)
+            cpu_deformable_attention = cpu_level_sum_attention
+        if cpu_deformable_attention:
+            # same function and parameters; on CPU our C++ kernel instead of mmcv's grid_sample fallback
+            use_cpu_deformable_attn(self.base_detector)
 
         # Released checkpoints of mmdet's projects/CO-DETR Co-DINO load as they are.
         self.register_load_state_dict_pre_hook(self._convert_reference_checkpoint)

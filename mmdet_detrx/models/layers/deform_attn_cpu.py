@@ -14,7 +14,7 @@ function).
 :class:`DetrxMSDeformAttn` is ``MultiScaleDeformableAttention`` (same parameters, state dict and
 computation) that uses our C++ CPU kernel (:mod:`mmdet_detrx.ops.ms_deform_attn`, ~3x faster than the
 ``grid_sample`` path; :func:`deformable_attn_level_sum` is its fallback) on CPU and mmcv's CUDA kernel on a GPU;
-:func:`use_level_sum_deformable_attn` switches the attention modules of a model to it.
+:func:`use_cpu_deformable_attn` switches the attention modules of a model to it.
 """
 import contextlib
 from typing import Iterator, Optional
@@ -109,7 +109,7 @@ def shared_value_projection(module: torch.nn.Module) -> Iterator[None]:
             layer._value_cache = None
 
 
-def use_level_sum_deformable_attn(module: torch.nn.Module) -> int:
+def use_cpu_deformable_attn(module: torch.nn.Module) -> int:
     """Switches every mmcv ``MultiScaleDeformableAttention`` inside ``module`` to :class:`DetrxMSDeformAttn`
     in place (same parameters, buffers and state dict keys); returns how many were switched."""
     switched = 0
@@ -120,5 +120,8 @@ def use_level_sum_deformable_attn(module: torch.nn.Module) -> int:
     return switched
 
 
-__all__ = ['deformable_attn_level_sum', 'DetrxMSDeformAttn', 'shared_value_projection',
+# the name from before the C++ kernel, when the CPU path summed grid_sample level by level
+use_level_sum_deformable_attn = use_cpu_deformable_attn
+
+__all__ = ['deformable_attn_level_sum', 'DetrxMSDeformAttn', 'shared_value_projection', 'use_cpu_deformable_attn',
            'use_level_sum_deformable_attn']

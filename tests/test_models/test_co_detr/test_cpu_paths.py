@@ -1,4 +1,4 @@
-"""CPU speed paths compute what mmcv / mmdet compute: gather RoIAlign, level-sum deformable attention,
+"""CPU speed paths compute what mmcv / mmdet compute: gather RoIAlign, our CPU deformable attention,
 shared value projection."""
 import copy
 
@@ -104,16 +104,16 @@ def test_deformable_attn_level_sum_equals_mmcv():
 
 
 @pytest.mark.parametrize('batch_first,ref_dims', [(True, 2), (False, 4)])
-def test_level_sum_deformable_attn_module_equals_mmcv(batch_first, ref_dims):
+def test_cpu_deformable_attn_module_equals_mmcv(batch_first, ref_dims):
     from mmcv.ops import MultiScaleDeformableAttention
-    from mmdet_detrx.models.layers.deform_attn_cpu import DetrxMSDeformAttn, use_level_sum_deformable_attn
+    from mmdet_detrx.models.layers.deform_attn_cpu import DetrxMSDeformAttn, use_cpu_deformable_attn
     torch.manual_seed(0)
     ref = MultiScaleDeformableAttention(32, num_heads=4, num_levels=3, num_points=3, dropout=0.0,
                                        batch_first=batch_first)
     torch.nn.init.normal_(ref.sampling_offsets.weight, std=0.3)  # locations that leave the maps too
     ours = copy.deepcopy(ref)
     holder = torch.nn.Sequential(ours)
-    assert use_level_sum_deformable_attn(holder) == 1 and type(holder[0]) is DetrxMSDeformAttn
+    assert use_cpu_deformable_attn(holder) == 1 and type(holder[0]) is DetrxMSDeformAttn
     assert ours.state_dict().keys() == ref.state_dict().keys()
     shapes = torch.tensor([[10, 12], [5, 6], [3, 3]])
     starts = torch.tensor([0, 120, 150])
@@ -136,13 +136,13 @@ def test_level_sum_deformable_attn_module_equals_mmcv(batch_first, ref_dims):
 
 
 def test_fast_cpu_paths_give_the_same_losses_and_gradients():
-    """Co-DINO with the level-sum deformable attention and the gather RoIAlign (defaults) equals the model
+    """Co-DINO with our CPU deformable attention and the gather RoIAlign (defaults) equals the model
     with mmcv's CPU paths: same losses, same gradients (up to float summation order)."""
     from mmcv.ops import MultiScaleDeformableAttention, RoIAlign
     from mmdet_detrx.models.layers.deform_attn_cpu import DetrxMSDeformAttn
     from mmdet_detrx.models.layers.gather_roi_align import DetrxGatherRoIAlign
     fast = build(co_detr_cfg('all'))
-    plain_cfg = co_detr_cfg('all', cpu_level_sum_attention=False)
+    plain_cfg = co_detr_cfg('all', cpu_deformable_attention=False)
     plain_cfg['roi_head'][0]['cpu_gather_roi_align'] = False
     plain = build(plain_cfg, seed=1)
     plain.load_state_dict(fast.state_dict())
@@ -199,3 +199,15 @@ def test_shared_value_projection_runs_once_per_memory_and_layer():
     cross = {n: c for n, c in calls.items() if n.startswith('decoder.')}
     assert len(cross) == 2 and set(cross.values()) == {1}  # 4 passes (base + 3 groups), one projection each
     assert all(c == 1 for n, c in calls.items() if n.startswith('encoder.'))
+
+
+def test_former_config_key_still_switches_the_attention_with_a_warning():
+    from mmcv.ops import MultiScaleDeformableAttention
+    from mmdet_detrx.models.layers.deform_attn_cpu import DetrxMSDeformAttn
+    with pytest.warns(DeprecationWarning, match='cpu_deformable_attention'):
+        off = build(co_detr_cfg('none', cpu_level_sum_attention=False, cpu_deformable_attention=True))
+    kinds = {type(m) for m in off.modules()}
+    assert MultiScaleDeformableAttention in kinds and DetrxMSDeformAttn not in kinds  # the former key wins
+    with pytest.warns(DeprecationWarning):
+        on = build(co_detr_cfg('none', cpu_level_sum_attention=True))
+    assert DetrxMSDeformAttn in {type(m) for m in on.modules()}

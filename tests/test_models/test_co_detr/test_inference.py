@@ -18,10 +18,10 @@ def test_predict_default_equals_base_detector(kind, base_head):
     base_cfg['bbox_head']['type'] = base_head
     base = MODELS.build(Config(dict(m=base_cfg)).m)
     base.load_state_dict(as_base_state_dict(co), strict=True)
-    # Co-DETR switches its base's deformable attention to the level-sum CPU path (same function, another
+    # Co-DETR switches its base's deformable attention to our CPU kernel (same function, another
     # summation order): bitwise equality needs the same module in the plain base
-    from mmdet_detrx.models.layers.deform_attn_cpu import use_level_sum_deformable_attn
-    assert use_level_sum_deformable_attn(base) > 0
+    from mmdet_detrx.models.layers.deform_attn_cpu import use_cpu_deformable_attn
+    assert use_cpu_deformable_attn(base) > 0
     co.eval(), base.eval()
     calls = []
     for name in ('memory_neck', 'query_generator', 'rpn_head'):
