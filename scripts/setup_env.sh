@@ -30,7 +30,9 @@ fi
 
 STAMP_INPUTS="$(cat scripts/setup_env.sh setup.py requirements/*.txt 2>/dev/null | sha1sum | cut -d' ' -f1)"
 STAMP_FILE="$("$PY" -c 'import sys; print(sys.prefix)')/.detrx_setup_stamp"
-if [[ -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP_INPUTS" ]] \
+SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+# up to date: same inputs, imports work, and mim's link (below) resolves (a removed checkout leaves it dangling)
+if [[ -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP_INPUTS" && -e "$SITE/mmdet_detrx" ]] \
    && "$PY" -c 'import mmdet_detrx, mmcv.ops' >/dev/null 2>&1; then
   log "environment up to date ($PY)"
   exit 0
@@ -90,7 +92,6 @@ pip_install -q --no-build-isolation --no-deps -e .
 
 # mim finds a package's tools/configs at <site-packages>/<module>/.mim; a PEP 660 editable install has no
 # such folder, so link the package there (the link resolves to this checkout, so edits stay live).
-SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 if [[ ! -e "$SITE/mmdet_detrx" ]]; then  # absent, or a link left dangling by a removed checkout
   log "linking $SITE/mmdet_detrx -> $ROOT/mmdet_detrx (for mim)"
   ln -sfn "$ROOT/mmdet_detrx" "$SITE/mmdet_detrx"
