@@ -15,8 +15,9 @@ in input pixels, ``scores`` (1, N), ``labels`` (1, N) int64 -- the model's predi
 original image. ``--shape`` defaults to the test pipeline's Resize (short side, long side).
 
 ``--verify`` runs onnxruntime on real images (``--image`` or the first ``--num-images`` of the config's test
-data) and compares boxes and scores index by index with PyTorch; exit 1 if any max abs diff exceeds ``--atol``
-or a label differs. Exit 2 for an unsupported model. The checkpoint must fit the model exactly (exit 3 with the
+data) and compares boxes and scores index by index with PyTorch; exit 1 if a score differs by more than ``--atol``,
+a box coordinate by more than ``--atol`` times the input's longer side (pixels), or a label differs. Exit 2 for
+an unsupported model. The checkpoint must fit the model exactly (exit 3 with the
 missing / unexpected / mis-shaped tensors listed) unless ``--allow-partial``.
 """
 import argparse
@@ -47,7 +48,8 @@ def parse_args(argv=None):
     parser.add_argument('--verify', action='store_true', help='compare onnxruntime with PyTorch on real images')
     parser.add_argument('--image', nargs='+', help='images for --verify (default: the config\'s test data)')
     parser.add_argument('--num-images', type=int, default=2, help='test-data images for --verify')
-    parser.add_argument('--atol', type=float, default=1e-4, help='max abs diff allowed by --verify')
+    parser.add_argument('--atol', type=float, default=1e-4,
+                        help='max abs diff of scores allowed by --verify; boxes: this times the input\'s longer side')
     parser.add_argument('--skip-nms', action='store_true',
                         help='export a Co-DETR head with test_cfg.nms without its NMS (apply it outside)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
