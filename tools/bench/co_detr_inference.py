@@ -76,7 +76,9 @@ def build_base(co_cfg: ConfigDict) -> torch.nn.Module:
     (``cpu_deformable_attention``: the same function, another CPU summation order)."""
     from mmdet.registry import MODELS
     base = MODELS.build(base_config(co_cfg))
-    if co_cfg.get('cpu_level_sum_attention', co_cfg.get('cpu_deformable_attention', True)):  # former name first
+    from mmdet_detrx.models.detectors.co_detr import cpu_deformable_attention_wanted
+    if cpu_deformable_attention_wanted(co_cfg.get('cpu_deformable_attention', True),
+                                       co_cfg.get('cpu_level_sum_attention')):
         from mmdet_detrx.models.layers.deform_attn_cpu import use_cpu_deformable_attn
         use_cpu_deformable_attn(base)
     return base

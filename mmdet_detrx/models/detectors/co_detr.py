@@ -96,6 +96,17 @@ def group_layer_targets(group: CoQueryGroup, num_layers: int, num_classes: int) 
         num_neg=neg.sum().expand(num_layers))
 
 
+def cpu_deformable_attention_wanted(cpu_deformable_attention: bool = True,
+                                   cpu_level_sum_attention: Optional[bool] = None) -> bool:
+    """Whether a Co-DETR config switches its base to our CPU deformable attention: ``cpu_deformable_attention``,
+    unless the former key ``cpu_level_sum_attention`` is given (then it wins, with a DeprecationWarning)."""
+    if cpu_level_sum_attention is None:
+        return cpu_deformable_attention
+    warnings.warn('DetrxCoDETR: `cpu_level_sum_attention` is deprecated, use `cpu_deformable_attention` '
+                  '(same meaning)', DeprecationWarning)
+    return cpu_level_sum_attention
+
+
 @MODELS.register_module()
 class DetrxCoDETR(BaseDetector):
     """Co-DETR around a query-based base detector.
@@ -216,11 +227,7 @@ class DetrxCoDETR(BaseDetector):
                     'CoQueryHeadMixin (DetrxCoDINOHead, DetrxCoDeformableDETRHead, DetrxCoDABDETRHead, '
                     'DetrxCoDETRHead) or with fixed-target losses `loss_by_targets` (CondDETRHead)')
 
-        if cpu_level_sum_attention is not None:
-            warnings.warn('DetrxCoDETR: `cpu_level_sum_attention` is deprecated, use `cpu_deformable_attention` '
-                          '(same meaning)', DeprecationWarning)
-            cpu_deformable_attention = cpu_level_sum_attention
-        if cpu_deformable_attention:
+        if cpu_deformable_attention_wanted(cpu_deformable_attention, cpu_level_sum_attention):
             # same function and parameters; on CPU our C++ kernel instead of mmcv's grid_sample fallback
             use_cpu_deformable_attn(self.base_detector)
 

@@ -67,8 +67,6 @@ def attention_bias(attn_mask: Optional[Tensor], key_padding_mask: Optional[Tenso
     return bias
 
 
-
-
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
     """(B, L, H * d) -> (B, H, L, d) view."""
     batch_size, length, channels = x.shape
