@@ -3,6 +3,8 @@
 The kernels (multi-scale deformable attention, dropout) are compiled with ``torch.utils.cpp_extension.load``
 the first time one is needed (~1 min on 2 cores; a C++ compiler and ninja, which the install provides) and
 cached by PyTorch (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``; a source change rebuilds).
+They run on PyTorch's intra-op threads (``torch.set_num_threads``; OpenMP, shared with PyTorch) and give the same
+results on any number of threads.
 Where the build fails, :func:`load_cpu_extension` warns once with the reason and returns None, and every caller
 computes the same function with PyTorch operations (slower); ``DETRX_CPU_EXTENSION=0`` skips the build.
 """
@@ -16,6 +18,12 @@ from typing import Optional
 _CSRC = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc')
 SOURCES = [osp.join(_CSRC, name) for name in ('bindings.cpp', 'ms_deform_attn_cpu.cpp', 'fast_dropout_cpu.cpp')]
 _state: dict = {}
+# no FMA contraction: the deformable attention computes pixel coordinates as grid_sample does
+_CFLAGS = ['-O3', '-march=native', '-ffp-contract=off']
+# -fopenmp first: without it at::parallel_for runs serially (ATen's OpenMP backend is a header); the extension
+# then shares PyTorch's OpenMP runtime (same soname, loaded once) and so its thread count. Serial where a
+# compiler has no OpenMP (e.g. Apple clang).
+_BUILDS = (('', ['-fopenmp']), ('_serial', []))
 
 
 def _cpu_tag() -> str:
@@ -36,16 +44,23 @@ def load_cpu_extension() -> Optional[ModuleType]:
         return _state['ext']
     ext = None
     if os.environ.get('DETRX_CPU_EXTENSION', '1') != '0':
-        try:
-            from torch.utils.cpp_extension import load
+        errors = []
+        for suffix, flags in _BUILDS:
+            try:
+                from torch.utils.cpp_extension import load
 
-            # no FMA contraction: the deformable attention computes pixel coordinates as grid_sample does
-            ext = load(f'detrx_cpu_ops_{_cpu_tag()}', SOURCES,
-                       extra_cflags=['-O3', '-march=native', '-ffp-contract=off'], verbose=False)
-        except Exception as error:  # a missing compiler or ninja, a failed build: fall back, say why
-            warnings.warn(f'mmdet_detrx: the C++ CPU kernels in {_CSRC} could not be built ({type(error).__name__}: '
-                          f'{str(error).strip()[:500]}); using PyTorch operations instead (same results, '
-                          'slower). Set DETRX_CPU_EXTENSION=0 to skip the build.')
+                ext = load(f'detrx_cpu_ops_{_cpu_tag()}{suffix}', SOURCES, extra_cflags=_CFLAGS + flags,
+                           extra_ldflags=flags, verbose=False)
+                break
+            except Exception as error:  # a missing compiler, ninja or OpenMP, a failed build: next, then fall back
+                errors.append(f'{type(error).__name__}: {str(error).strip()[:500]}')
+        if ext is None:
+            warnings.warn(f'mmdet_detrx: the C++ CPU kernels in {_CSRC} could not be built ({"; ".join(errors)}); '
+                          'using PyTorch operations instead (same results, slower). Set DETRX_CPU_EXTENSION=0 to '
+                          'skip the build.')
+        elif errors:
+            warnings.warn(f'mmdet_detrx: the C++ CPU kernels were built without OpenMP ({errors[0]}): they run on '
+                          'one thread.')
     _state['ext'] = ext
     return ext
 

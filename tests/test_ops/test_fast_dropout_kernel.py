@@ -44,6 +44,44 @@ def test_reproducible_different_per_call_and_thread_independent():
     assert not torch.equal(a != 0, b != 0)
 
 
+def _documented_keep(n, threshold, seed):
+    """The kernel's rule written out with Python integers: splitmix64's finaliser over seed + (j + 1) * golden for
+    word j; element 4j + k is kept when bits [16k, 16k + 16) of that word are >= threshold."""
+    mask64 = (1 << 64) - 1
+    keep = []
+    for j in range((n + 3) // 4):
+        z = (seed + (j + 1) * 0x9e3779b97f4a7c15) & mask64
+        z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & mask64
+        z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & mask64
+        z ^= z >> 31
+        keep += [(z >> (16 * k)) & 0xffff >= threshold for k in range(4)]
+    return torch.tensor(keep[:n])
+
+
+@pytest.mark.parametrize('threads', [1, 2])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_draws_follow_the_documented_rule(threads, dtype):
+    """Brute force of the counter-based draws, across blocks, a partial last word, threads and dtypes."""
+    ext = extension.load_cpu_extension()
+    n, threshold, seed = 4 * 64 * 5 + 7, 19661, 123456789
+    x = torch.rand(n, dtype=dtype) + 0.5
+    grad = torch.randn(n, dtype=dtype)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        out, keep = ext.dropout_forward(x, threshold, 2.5, seed, False)
+        relu_out, = ext.dropout_forward(x - 1, threshold, 1., seed, True)
+        grad_in = ext.dropout_backward(grad, keep, 2.5)
+    finally:
+        torch.set_num_threads(before)
+    expected = _documented_keep(n, threshold, seed)
+    assert 0.6 < expected.float().mean().item() < 0.8  # the rule keeps about 1 - 19661 / 65536
+    assert torch.equal(keep, expected)
+    assert torch.equal(out, torch.where(expected, x * 2.5, 0.))
+    assert torch.equal(relu_out, torch.where(expected, (x - 1).clamp_min(0), 0.))
+    assert torch.equal(grad_in, torch.where(expected, grad * 2.5, 0.))
+
+
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
 def test_gradient_is_the_mask_times_the_scale(dtype):
     x = (torch.rand(37, 50, dtype=dtype) + 0.1).requires_grad_()

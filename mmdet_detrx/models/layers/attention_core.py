@@ -96,11 +96,11 @@ def attend(q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor], key_pad
     batch_size, num_heads, num_queries, query_dims = q.shape
     num_keys = k.size(2)
     bias = attention_bias(attn_mask, key_padding_mask, batch_size, num_heads, num_queries, num_keys, q.dtype)
-    if bias is None:
-        bias = q.new_zeros((1, 1, 1))
-    logits = torch.baddbmm(bias, q.reshape(batch_size * num_heads, num_queries, query_dims),
+    # without a mask, beta=0: baddbmm then skips copying the broadcast bias into the (B * H, Lq, Lk) logits
+    logits = torch.baddbmm(q.new_zeros((1, 1, 1)) if bias is None else bias,
+                           q.reshape(batch_size * num_heads, num_queries, query_dims),
                            k.reshape(batch_size * num_heads, num_keys, query_dims).transpose(1, 2),
-                           alpha=query_dims**-0.5)
+                           beta=0. if bias is None else 1., alpha=query_dims**-0.5)
     weights, scale = fast_dropout_unscaled(logits.softmax(-1), attn_drop, training)
     out = torch.bmm(weights, v.reshape(batch_size * num_heads, num_keys, -1))
     if scale != 1.:

@@ -18,32 +18,50 @@ inline uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// Element i with its 16-bit draw: kept (scaled, after ReLU if kRelu) or zero; the mask is written if kKeep.
+// Words per block: the 16-bit draws of a block are computed first (a loop the compiler vectorises), then its
+// 4 * kBlock elements are masked in a second vectorisable loop.
+constexpr int64_t kBlock = 64;
+
 template <typename scalar_t, bool kRelu, bool kKeep>
-inline void drop_element(const scalar_t *x, scalar_t *out, bool *keep, int64_t i, uint64_t draw, uint32_t threshold,
-                         scalar_t scale) {
-  const bool kept = (draw & 0xffffu) >= threshold;
-  scalar_t v = x[i];
-  if (kRelu) v = v > 0 ? v : scalar_t(0);
-  out[i] = v * (kept ? scale : scalar_t(0));
-  if (kKeep) keep[i] = kept;
+inline void drop_elements(const scalar_t *__restrict__ x, scalar_t *__restrict__ out, bool *__restrict__ keep,
+                          const uint16_t *__restrict__ draws, int64_t count,
+                          uint32_t threshold, scalar_t scale) {
+  for (int64_t i = 0; i < count; ++i) {
+    const bool kept = draws[i] >= threshold;
+    scalar_t v = x[i];
+    if (kRelu) v = v > scalar_t(0) ? v : scalar_t(0);
+    out[i] = v * (kept ? scale : scalar_t(0));
+    if (kKeep) keep[i] = kept;
+  }
+}
+
+// o = g * s where keep, else g * 0 (as PyTorch's dropout backward, grad * mask * scale). The pointers are
+// parameters (not captured by reference) and the mask is read as 0 / 1 bytes times s, not as a branch, so the
+// compiler vectorises the loop.
+template <typename scalar_t>
+inline void masked_scale(const scalar_t *__restrict__ g, const bool *__restrict__ keep, scalar_t *__restrict__ o,
+                         int64_t count, scalar_t s) {
+  const uint8_t *k = reinterpret_cast<const uint8_t *>(keep);
+  for (int64_t i = 0; i < count; ++i) o[i] = g[i] * (s * static_cast<scalar_t>(k[i]));
 }
 
 template <typename scalar_t, bool kRelu, bool kKeep>
 void dropout_kernel(const scalar_t *x, scalar_t *out, bool *keep, int64_t n, uint32_t threshold, scalar_t scale,
                     uint64_t seed) {
   const int64_t words = (n + 3) / 4;
-  at::parallel_for(0, words, 4096, [&](int64_t begin, int64_t end) {
-    const int64_t full_end = std::min<int64_t>(end, n / 4);  // words whose four elements all exist
-    for (int64_t j = begin; j < full_end; ++j) {  // fixed trip count, so that the compiler can vectorise it
-      const uint64_t r = mix64(seed + static_cast<uint64_t>(j + 1) * kGolden);
-      for (int k = 0; k < 4; ++k)
-        drop_element<scalar_t, kRelu, kKeep>(x, out, keep, 4 * j + k, r >> (16 * k), threshold, scale);
-    }
-    for (int64_t j = std::max(begin, full_end); j < end; ++j) {  // the last, partial word
-      const uint64_t r = mix64(seed + static_cast<uint64_t>(j + 1) * kGolden);
-      for (int64_t i = 4 * j; i < n; ++i)
-        drop_element<scalar_t, kRelu, kKeep>(x, out, keep, i, r >> (16 * (i - 4 * j)), threshold, scale);
+  const int64_t blocks = (words + kBlock - 1) / kBlock;
+  at::parallel_for(0, blocks, 16, [&](int64_t begin, int64_t end) {
+    uint16_t draws[4 * kBlock];
+    for (int64_t blk = begin; blk < end; ++blk) {
+      const int64_t j0 = blk * kBlock;
+      for (int64_t t = 0; t < kBlock; ++t) {
+        const uint64_t r = mix64(seed + static_cast<uint64_t>(j0 + t + 1) * kGolden);
+        for (int k = 0; k < 4; ++k) draws[4 * t + k] = static_cast<uint16_t>(r >> (16 * k));
+      }
+      const int64_t i0 = 4 * j0;
+      const int64_t count = std::min<int64_t>(4 * kBlock, n - i0);
+      drop_elements<scalar_t, kRelu, kKeep>(x + i0, out + i0, kKeep ? keep + i0 : nullptr, draws, count, threshold,
+                                           scale);
     }
   });
 }
@@ -86,7 +104,7 @@ at::Tensor dropout_backward(const at::Tensor &grad_in, const at::Tensor &keep_in
     scalar_t *o = out.data_ptr<scalar_t>();
     const scalar_t s = static_cast<scalar_t>(scale);
     at::parallel_for(0, grad.numel(), 16384, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) o[i] = k[i] ? g[i] * s : scalar_t(0);
+      masked_scale(g + begin, k + begin, o + begin, end - begin, s);
     });
   });
   return out.view(grad_in.sizes());
