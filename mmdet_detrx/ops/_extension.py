@@ -53,7 +53,7 @@ def load_cpu_extension() -> Optional[ModuleType]:
                            extra_ldflags=flags, verbose=False)
                 break
             except Exception as error:  # a missing compiler, ninja or OpenMP, a failed build: next, then fall back
-                errors.append(f'{type(error).__name__}: {str(error).strip()[:500]}')
+                errors.append(f"{type(error).__name__}: ...{str(error).strip()[-500:]}")  # the end: the compiler's
         if ext is None:
             warnings.warn(f'mmdet_detrx: the C++ CPU kernels in {_CSRC} could not be built ({"; ".join(errors)}); '
                           'using PyTorch operations instead (same results, slower). Set DETRX_CPU_EXTENSION=0 to '

@@ -1,7 +1,10 @@
 """The C++ CPU kernel of multi-scale deformable attention (mmdet_detrx/ops) against mmcv's PyTorch function."""
+import shutil
+
 import pytest
 import torch
 from mmcv.ops.multi_scale_deform_attn import multi_scale_deformable_attn_pytorch
+from torch.utils.cpp_extension import _get_build_directory
 
 from mmdet_detrx.ops import load_cpu_extension, ms_deform_attn_cpu
 import mmdet_detrx.ops._extension as module
@@ -109,6 +112,32 @@ def test_switched_off_by_environment(monkeypatch):
     monkeypatch.setattr(module, '_state', {})
     monkeypatch.setenv('DETRX_CPU_EXTENSION', '0')
     assert load_cpu_extension() is None
+
+
+def test_a_failed_openmp_build_falls_back_and_says_so(monkeypatch):
+    """Where the first build (OpenMP) fails, the next one is used with a warning; where all fail, None and a
+    warning with every reason. (The second build here is the cached OpenMP one, so nothing compiles.)"""
+    good = module._BUILDS[0]
+    try:
+        _failing_builds(monkeypatch, good)
+    finally:  # no failed build folders left in the user's extension cache
+        for suffix in ('_bad', '_bad2'):
+            shutil.rmtree(_get_build_directory(f'detrx_cpu_ops_{module._cpu_tag()}{suffix}', False),
+                          ignore_errors=True)
+
+
+def _failing_builds(monkeypatch, good):
+    monkeypatch.setattr(module, '_state', {})
+    monkeypatch.setattr(module, '_BUILDS', (('_bad', ['-fdetrx-no-such-flag']), good))
+    with pytest.warns(UserWarning, match='without OpenMP'):
+        ext = load_cpu_extension()
+    assert ext is not None and hasattr(ext, 'dropout_forward')
+    monkeypatch.setattr(module, '_state', {})
+    monkeypatch.setattr(module, '_BUILDS', (('_bad', ['-fdetrx-no-such-flag']), ('_bad2', ['-fdetrx-no-other-flag'])))
+    with pytest.warns(UserWarning, match='could not be built') as record:
+        assert load_cpu_extension() is None
+    message = str(record[-1].message)
+    assert message.count('Error: ') == 2 and 'DETRX_CPU_EXTENSION=0' in message  # both reasons, the way out
 
 
 def test_bad_inputs_name_the_problem():
