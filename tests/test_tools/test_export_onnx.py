@@ -187,7 +187,6 @@ def test_compare_outputs_allows_reordered_score_ties_only():
     assert diffs['matched'] == pytest.approx(1 / 3)
 
 
-
 def test_compare_outputs_box_tolerance_is_separate_from_scores():
     """verify_onnx scales the box tolerance with the input size (float32 rounding at 512 px coordinates is ~1e-4 px:
     a smoke-trained graph failed the fixed 1e-4 px): boxes within box_tol match, scores keep tie_tol."""
@@ -198,6 +197,7 @@ def test_compare_outputs_box_tolerance_is_separate_from_scores():
     assert compare_outputs(near, ref, box_tol=1e-4 * 512)['matched'] == 1
     far_score = (boxes.numpy(), np.array([[0.5003]], np.float32), np.array([[1]]))
     assert compare_outputs(far_score, ref, box_tol=1e-4 * 512)['matched'] == 0
+
 
 def test_preprocess_matches_config_pipeline():
     """The numpy helper reproduces the test pipeline's Resize(keep_ratio) + DetDataPreprocessor on an image."""
