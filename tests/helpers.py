@@ -3,7 +3,21 @@ import glob
 import json
 import math
 import os.path as osp
+from contextlib import contextmanager
+from typing import Iterator
 
+import torch
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Runs the block on ``threads`` intra-op threads (``torch.set_num_threads``), then restores the previous number."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def read_scalars(work_dir: str) -> list:

@@ -4,9 +4,9 @@ import json
 import math
 
 import pytest
-import torch
 
 from .golden import GOLDEN_FILE, compute, small_configs
+from .helpers import torch_threads
 
 with open(GOLDEN_FILE) as f:
     GOLDEN = json.load(f)
@@ -36,10 +36,8 @@ def _close(a, b, path=''):
 def one_thread():
     """One intra-op thread, as tests/golden.py writes them, however the tests are started (the environment's
     OMP_NUM_THREADS is read once, when torch loads): with two, near-ties (proposal order) can fall the other way."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.mark.parametrize('config', small_configs())

@@ -4,6 +4,7 @@ import torch
 
 import mmdet_detrx.ops._extension as extension
 from mmdet_detrx.models.layers.fast_dropout import fast_dropout, fast_dropout_unscaled, relu_dropout_unscaled
+from ..helpers import torch_threads
 
 
 @pytest.fixture(autouse=True)
@@ -33,13 +34,9 @@ def test_reproducible_different_per_call_and_thread_independent():
     a, b = fast_dropout(x, 0.3, True), fast_dropout(x, 0.3, True)
     torch.manual_seed(5)
     a2 = fast_dropout(x, 0.3, True)
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
+    with torch_threads(1):
         torch.manual_seed(5)
         a1 = fast_dropout(x, 0.3, True)
-    finally:
-        torch.set_num_threads(threads)
     assert torch.equal(a, a2) and torch.equal(a, a1)
     assert not torch.equal(a != 0, b != 0)
 
@@ -66,14 +63,10 @@ def test_draws_follow_the_documented_rule(threads, dtype):
     n, threshold, seed = 4 * 64 * 5 + 7, 19661, 123456789
     x = torch.rand(n, dtype=dtype) + 0.5
     grad = torch.randn(n, dtype=dtype)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(threads)
+    with torch_threads(threads):
         out, keep = ext.dropout_forward(x, threshold, 2.5, seed, False)
         relu_out, = ext.dropout_forward(x - 1, threshold, 1., seed, True)
         grad_in = ext.dropout_backward(grad, keep, 2.5)
-    finally:
-        torch.set_num_threads(before)
     expected = _documented_keep(n, threshold, seed)
     assert 0.6 < expected.float().mean().item() < 0.8  # the rule keeps about 1 - 19661 / 65536
     assert torch.equal(keep, expected)

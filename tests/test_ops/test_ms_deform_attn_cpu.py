@@ -8,6 +8,7 @@ from torch.utils.cpp_extension import _get_build_directory
 
 from mmdet_detrx.ops import load_cpu_extension, ms_deform_attn_cpu
 import mmdet_detrx.ops._extension as module
+from ..helpers import torch_threads
 
 SHAPES = torch.tensor([[10, 12], [5, 6], [3, 3]])
 
@@ -39,34 +40,26 @@ def test_extension_builds_here():
     assert load_cpu_extension() is not None
 
 
-def _with_threads(threads, fn):
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(threads)
-        return fn()
-    finally:
-        torch.set_num_threads(before)
-
-
 def test_kernels_run_on_torch_threads():
     """Built with OpenMP: at::parallel_for in the kernels uses torch.set_num_threads' threads (without -fopenmp it
     silently ran on one)."""
     ext = load_cpu_extension()
-    assert _with_threads(1, ext.parallel_threads) == 1
-    assert _with_threads(2, ext.parallel_threads) == 2
+    for threads in (1, 2):
+        with torch_threads(threads):
+            assert ext.parallel_threads() == threads
 
 
 def test_same_results_on_any_number_of_threads():
     value, locations, weights = _inputs(bs=2, queries=40, heads=4, dtype=torch.float32)
     grad_out = torch.randn(2, 40, 4 * 8)
     kernel = load_cpu_extension()
-    assert kernel is not None and _with_threads(2, kernel.parallel_threads) == 2
-
-    def run():
-        return _run(lambda v, s, loc, w: ms_deform_attn_cpu(v, s, None, loc, w), value, locations, weights, grad_out)
-
-    one, two = _with_threads(1, run), _with_threads(2, run)
-    for a, b in zip(one, two):
+    results = []
+    for threads in (1, 2):
+        with torch_threads(threads):
+            assert kernel is not None and kernel.parallel_threads() == threads  # fails on a one-thread build
+            results.append(_run(lambda v, s, loc, w: ms_deform_attn_cpu(v, s, None, loc, w), value, locations,
+                                weights, grad_out))
+    for a, b in zip(*results):
         assert torch.equal(a, b)
 
 
