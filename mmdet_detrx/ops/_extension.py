@@ -15,7 +15,10 @@ import warnings
 from types import ModuleType
 from typing import Optional
 
-_CSRC = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc')
+# the real path: the build command names the sources, and a process that reaches the package through a symlink
+# (mim's link in site-packages, which `python tools/*.py` imports; a test sandbox) would otherwise give another
+# command, and ninja rebuilds everything (1-3 min) each time such processes alternate with the others
+_CSRC = osp.join(osp.dirname(osp.realpath(__file__)), 'csrc')
 SOURCES = [osp.join(_CSRC, name) for name in ('bindings.cpp', 'ms_deform_attn_cpu.cpp', 'fast_dropout_cpu.cpp')]
 _state: dict = {}
 # no FMA contraction: the deformable attention computes pixel coordinates as grid_sample does

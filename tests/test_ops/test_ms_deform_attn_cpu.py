@@ -1,4 +1,6 @@
 """The C++ CPU kernel of multi-scale deformable attention (mmdet_detrx/ops) against mmcv's PyTorch function."""
+import importlib.util
+import os.path as osp
 import shutil
 
 import pytest
@@ -99,6 +101,18 @@ def test_fallback_without_extension_gives_the_same(monkeypatch):
     monkeypatch.setitem(module._state, 'ext', None)
     torch.testing.assert_close(ms_deform_attn_cpu(value, SHAPES, None, locations, weights), with_ext,
                                rtol=1e-5, atol=1e-5)
+
+
+def test_sources_have_one_path_however_the_package_is_reached(tmp_path):
+    """Through a symlink (mim's link in site-packages, used by `python tools/*.py`) the build command must name the
+    same files, or ninja rebuilds the kernels each time processes of the two kinds alternate."""
+    link = tmp_path / 'linked_package'
+    link.symlink_to(osp.dirname(osp.dirname(osp.realpath(module.__file__))))
+    spec = importlib.util.spec_from_file_location('linked_extension', link / 'ops' / '_extension.py')
+    linked = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(linked)
+    assert linked.SOURCES == module.SOURCES
+    assert all(osp.isfile(path) for path in linked.SOURCES)
 
 
 def test_switched_off_by_environment(monkeypatch):
