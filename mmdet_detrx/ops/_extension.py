@@ -29,15 +29,19 @@ _CFLAGS = ['-O3', '-march=native', '-ffp-contract=off']
 _BUILDS = (('', ['-fopenmp']), ('_serial', []))
 
 
-def _cpu_tag() -> str:
-    """A short hash of this CPU's model and flags: the build uses ``-march=native``, so a cache shared by
-    machines with different CPUs keeps one build per CPU."""
+def _build_tag() -> str:
+    """A short hash of what the build depends on besides the sources' content: this CPU's model and flags (the build
+    uses ``-march=native``), the sources' folder and PyTorch's folder (both are named in the build command). One
+    build folder per combination: two checkouts or environments sharing the cache would otherwise rebuild each
+    other's build (1-3 min) every time they alternate."""
+    import torch
     try:
         with open('/proc/cpuinfo') as f:
             lines = [line for line in f if line.startswith(('model name', 'flags'))][:2]
     except OSError:
         lines = []
-    return hashlib.sha1(''.join(lines).encode()).hexdigest()[:8]
+    lines += [_CSRC, osp.dirname(torch.__file__)]
+    return hashlib.sha1('\n'.join(lines).encode()).hexdigest()[:8]
 
 
 def load_cpu_extension() -> Optional[ModuleType]:
@@ -52,7 +56,7 @@ def load_cpu_extension() -> Optional[ModuleType]:
             try:
                 from torch.utils.cpp_extension import load
 
-                ext = load(f'detrx_cpu_ops_{_cpu_tag()}{suffix}', SOURCES, extra_cflags=_CFLAGS + flags,
+                ext = load(f'detrx_cpu_ops_{_build_tag()}{suffix}', SOURCES, extra_cflags=_CFLAGS + flags,
                            extra_ldflags=flags, verbose=False)
                 break
             except Exception as error:  # a missing compiler, ninja or OpenMP, a failed build: next, then fall back

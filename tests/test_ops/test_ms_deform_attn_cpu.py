@@ -129,7 +129,7 @@ def test_a_failed_openmp_build_falls_back_and_says_so(monkeypatch):
         _failing_builds(monkeypatch, good)
     finally:  # no failed build folders left in the user's extension cache
         for suffix in ('_bad', '_bad2'):
-            shutil.rmtree(_get_build_directory(f'detrx_cpu_ops_{module._cpu_tag()}{suffix}', False),
+            shutil.rmtree(_get_build_directory(f'detrx_cpu_ops_{module._build_tag()}{suffix}', False),
                           ignore_errors=True)
 
 
