@@ -56,8 +56,10 @@ def load_cpu_extension() -> Optional[ModuleType]:
             try:
                 from torch.utils.cpp_extension import load
 
+                # copies: torch appends its link flags to the list it gets; a changed _BUILDS would make a
+                # second load in this process another version (``_v1``), which ninja rebuilds (twice, with the next)
                 ext = load(f'detrx_cpu_ops_{_build_tag()}{suffix}', SOURCES, extra_cflags=_CFLAGS + flags,
-                           extra_ldflags=flags, verbose=False)
+                           extra_ldflags=list(flags), verbose=False)
                 break
             except Exception as error:  # a missing compiler, ninja or OpenMP, a failed build: next, then fall back
                 errors.append(f"{type(error).__name__}: ...{str(error).strip()[-500:]}")  # the end: the compiler's

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 from mmcv.ops.multi_scale_deform_attn import multi_scale_deformable_attn_pytorch
-from torch.utils.cpp_extension import _get_build_directory
+from torch.utils.cpp_extension import JIT_EXTENSION_VERSIONER, _get_build_directory
 
 from mmdet_detrx.ops import load_cpu_extension, ms_deform_attn_cpu
 import mmdet_detrx.ops._extension as module
@@ -113,6 +113,16 @@ def test_sources_have_one_path_however_the_package_is_reached(tmp_path):
     spec.loader.exec_module(linked)
     assert linked.SOURCES == module.SOURCES
     assert all(osp.isfile(path) for path in linked.SOURCES)
+
+
+def test_loading_again_in_a_process_keeps_the_build(monkeypatch):
+    """torch's ``load`` appends its link flags to the list it is given; our flags must stay as written, or a second
+    load in the process (as the fallback test below does) is another version (``_v1``) and ninja rebuilds."""
+    flags = [list(f) for _, f in module._BUILDS]
+    monkeypatch.setattr(module, '_state', {})
+    assert load_cpu_extension() is not None
+    assert [list(f) for _, f in module._BUILDS] == flags
+    assert JIT_EXTENSION_VERSIONER.get_version(f'detrx_cpu_ops_{module._build_tag()}') == 0
 
 
 def test_switched_off_by_environment(monkeypatch):
